@@ -1,0 +1,113 @@
+"""One typed, validated configuration for an STC run: defaults, a TOML file, CLI overrides.
+
+The resolved config is saved beside the results (``config.json``) so a run can be reproduced.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stc_gpu.models.loading import DEFAULT_MODEL
+
+#: The paper's grid of probe strengths, in scikit-learn's ``C`` units (paper §4.3, reference code).
+PAPER_C_GRID = (0.1, 0.2, 1.0, 10.0, 100.0)
+#: The η grid of Algorithm 1 (fraction of a layer's squared-weight energy kept).
+PAPER_ETA_GRID = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
+KINDS = ("hidden", "ffn")
+POOLS = ("mean", "max", "single")
+METRICS = ("accuracy", "macro_f1")
+
+
+@dataclass
+class STCConfig:
+    """Everything an ``stc-gpu run`` needs; every field has a sensible default.
+
+    ``data=None`` means the bundled demo (RT snippets); ``max_texts=None`` means all rows.
+    """
+
+    model: str = DEFAULT_MODEL
+    revision: str | None = None
+    data: str | None = None
+    text_column: str = "text"
+    label_columns: list[str] = field(default_factory=lambda: ["label"])
+    split_column: str | None = None
+    store: str = "stc_store"
+    out: str = "stc_runs/latest"
+    device: str | None = None
+    dtype: str | None = None
+    backend: str = "auto"
+    kinds: list[str] = field(default_factory=lambda: list(KINDS))
+    pools: list[str] = field(default_factory=lambda: list(POOLS))
+    C_grid: list[float] = field(default_factory=lambda: list(PAPER_C_GRID))
+    eta_grid: list[float] = field(default_factory=lambda: list(PAPER_ETA_GRID))
+    combine_kinds: bool = False
+    metric: str = "accuracy"
+    max_texts: int | None = None
+    max_length: int | None = None
+    max_iter: int = 100
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+    block_rows: int = 4096
+    token_budget: int = 8192
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first bad field."""
+        def bad(name: str, why: str) -> None:
+            raise ValueError(f"config: {name} {why}")
+
+        if isinstance(self.label_columns, str):
+            self.label_columns = [self.label_columns]
+        if not self.label_columns:
+            bad("label_columns", "must name at least one label column")
+        for name, allowed in (("kinds", KINDS), ("pools", POOLS)):
+            values = getattr(self, name)
+            if isinstance(values, str):
+                values = [v.strip() for v in values.split(",") if v.strip()]
+                setattr(self, name, values)
+            if not values or any(v not in allowed for v in values):
+                bad(name, f"must be a non-empty subset of {allowed}, got {values}")
+        if not self.C_grid or any(c <= 0 for c in self.C_grid):
+            bad("C_grid", f"must be positive numbers, got {self.C_grid}")
+        if not self.eta_grid or any(not 0 < e <= 1 for e in self.eta_grid):
+            bad("eta_grid", f"must lie in (0, 1], got {self.eta_grid}")
+        if self.metric not in METRICS:
+            bad("metric", f"must be one of {METRICS}, got {self.metric!r}")
+        if self.backend not in ("auto", "torch", "cuml", "sklearn"):
+            bad("backend", f"must be auto, torch, cuml or sklearn, got {self.backend!r}")
+        if self.max_texts is not None and self.max_texts < 10:
+            bad("max_texts", f"must be at least 10, got {self.max_texts}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0 < getattr(self, name) < 0.5:
+                bad(name, f"must lie in (0, 0.5), got {getattr(self, name)}")
+        if self.max_iter < 1:
+            bad("max_iter", "must be at least 1")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, **overrides: Any) -> "STCConfig":
+        """Read a TOML file (flat keys, as the field names) and apply non-None ``overrides``."""
+        with open(path, "rb") as f:
+            values = tomllib.load(f)
+        values = values.get("stc", values)
+        return cls.from_dict({**values, **{k: v for k, v in overrides.items() if v is not None}})
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "STCConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"config: unknown option(s) {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))

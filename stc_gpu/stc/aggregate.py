@@ -1,0 +1,145 @@
+"""Cross-layer aggregation (paper §3.4): salient neurons of layers 0..L_temp, one L1 classifier each.
+
+For one η the aggregated matrix is built incrementally, layer after layer (never re-gathered per
+L_temp); the classifiers for every L_temp are fitted as one batched problem, each seeing only its
+own prefix of columns (the rest are zero, which an L1 fit leaves at zero weight).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stc_gpu.metrics import score
+from stc_gpu.probe import alpha_from_sklearn_C, fit_path
+from stc_gpu.stc.slabs import SplitRows, read_layer
+from stc_gpu.stc.sparsify import salient_neurons
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """The salient neurons ``ids`` (importance order) of one captured site ``kind.layer``."""
+
+    kind: str
+    layer: int
+    ids: tuple[int, ...]
+
+
+@dataclass
+class AggCandidate:
+    """One fitted aggregated classifier with its configuration and validation scores."""
+
+    name: str                      # "hidden", "ffn" or "hidden+ffn"
+    pool: str
+    eta: float
+    L_temp: int
+    C: float
+    blocks: list[FeatureBlock]
+    estimator: object
+    val_acc: float
+    val_f1: float
+
+    @property
+    def n_features(self) -> int:
+        return sum(len(b.ids) for b in self.blocks)
+
+
+@dataclass
+class AggSweep:
+    rows: list[dict] = field(default_factory=list)
+    best: AggCandidate | None = None
+
+
+def steps_for(name: str, layers: dict[str, list[int]]) -> list[tuple[int, list[tuple[str, int]]]]:
+    """Aggregation steps ``(L_temp, [(kind, layer), ...])`` in depth order.
+
+    One kind: one site per step. ``"hidden+ffn"``: step l holds hidden.l and ffn.l (hidden.L last).
+    """
+    if name != "hidden+ffn":
+        return [(layer, [(name, layer)]) for layer in layers[name]]
+    depth = sorted(set(layers["hidden"]) | set(layers["ffn"]))
+    return [(l, [(k, l) for k in ("hidden", "ffn") if l in layers[k]]) for l in depth]
+
+
+def _better(cand: AggCandidate, best: AggCandidate | None, metric: str) -> bool:
+    """Higher validation score wins; ties prefer fewer layers, then fewer features, then smaller C."""
+    if best is None:
+        return True
+    key = "val_acc" if metric == "accuracy" else "val_f1"
+    a, b = getattr(cand, key), getattr(best, key)
+    if a != b:
+        return a > b
+    return (cand.L_temp, cand.n_features, cand.C) < (best.L_temp, best.n_features, best.C)
+
+
+def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], importance: dict,
+              rows: SplitRows, etas, Cs, *, metric: str = "accuracy", backend: str = "auto",
+              device=None, max_iter: int = 100, max_batch_bytes: int = 1 << 30,
+              progress=None) -> AggSweep:
+    """Aggregate salient neurons for every η and L_temp of one (kind or kinds, pool).
+
+    Parameters
+    ----------
+    importance : dict (kind, layer) -> (units,) squared probe weights of the chosen layer probe.
+    layers : dict kind -> captured layer indices.
+    """
+    steps = steps_for(name, layers)
+    sites = [site for _, group in steps for site in group]
+    eta_ids = {site: [salient_neurons(importance[site], eta) for eta in etas] for site in sites}
+    # Read every site once; keep only the union of its salient columns over all η.
+    union = {site: np.unique(np.concatenate(eta_ids[site])) for site in sites}
+    cols = {}
+    for site in sites:
+        X_train, X_val, _ = read_layer(entry, site[0], pool, site[1], rows)
+        cols[site] = (X_train[:, union[site]], X_val[:, union[site]])
+    alphas = [alpha_from_sklearn_C(C, len(rows.train)) for C in Cs]
+    sweep = AggSweep()
+    for e, eta in enumerate(etas):
+        blocks, train_parts, val_parts, widths = [], [], [], []
+        for L_temp, group in steps:
+            for site in group:
+                ids = eta_ids[site][e]
+                pos = np.searchsorted(union[site], ids)
+                train_parts.append(cols[site][0][:, pos])
+                val_parts.append(cols[site][1][:, pos])
+                blocks.append(FeatureBlock(site[0], site[1], tuple(int(i) for i in ids)))
+            widths.append((L_temp, len(blocks), sum(p.shape[1] for p in train_parts)))
+        X_train = np.concatenate(train_parts, axis=1)
+        X_val = np.concatenate(val_parts, axis=1)
+        _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
+                      metric, backend, device, max_iter, max_batch_bytes)
+        if progress is not None:
+            progress.update(1)
+    return sweep
+
+
+def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
+                  metric, backend, device, max_iter, max_batch_bytes):
+    """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups."""
+    d = X_train.shape[1]
+    per_problem = 4 * d * (X_train.shape[0] + X_val.shape[0])
+    group = max(1, int(max_batch_bytes // max(per_problem, 1)))
+    for start in range(0, len(widths), group):
+        chunk = widths[start:start + group]
+        Xb = np.zeros((len(chunk), *X_train.shape), dtype=np.float32)
+        Xvb = np.zeros((len(chunk), *X_val.shape), dtype=np.float32)
+        for p, (_, _, width) in enumerate(chunk):
+            Xb[p, :, :width] = X_train[:, :width]
+            Xvb[p, :, :width] = X_val[:, :width]
+        result = fit_path(Xb, rows.y_train, alphas, backend=backend, device=device,
+                          eval_set=(Xvb, rows.y_val), max_iter=max_iter)
+        for p, (L_temp, n_blocks, width) in enumerate(chunk):
+            for a, C in enumerate(Cs):
+                est = result.estimator(p, a)
+                pred = est.predict(Xvb[p])
+                cand = AggCandidate(name, pool, float(eta), int(L_temp), float(C),
+                                    blocks[:n_blocks], est,
+                                    score(rows.y_val, pred, "accuracy"),
+                                    score(rows.y_val, pred, "macro_f1"))
+                sweep.rows.append({
+                    "kind": name, "pool": pool, "eta": float(eta), "L_temp": int(L_temp),
+                    "C": float(C), "n_features": int(width), "n_layers": len({b.layer for b in
+                                                                             blocks[:n_blocks]}),
+                    "val_acc": cand.val_acc, "val_f1": cand.val_f1})
+                if _better(cand, sweep.best, metric):
+                    sweep.best = cand

@@ -1,0 +1,269 @@
+"""The whole method as one call: extract (or reuse) -> probe -> sparsify -> aggregate -> report.
+
+``run(config)`` is what ``stc-gpu run`` does; ``fit_classifier`` is the Python API for one task.
+Every hyper-parameter (kind, pool, layer, C, η, L_temp) is chosen on the validation split; the test
+split is scored once, at the end, for the three selected models (Embedding, best Probe, Agg.).
+"""
+from __future__ import annotations
+
+import importlib.resources
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from stc_gpu.config import STCConfig
+from stc_gpu.metrics import score
+from stc_gpu.stc.aggregate import AggCandidate, aggregate
+from stc_gpu.stc.baseline import embedding_baseline
+from stc_gpu.stc.classifier import STCClassifier
+from stc_gpu.stc.probing import LayerProbe, probe_kind_pool
+from stc_gpu.stc.slabs import SplitRows, read_layer
+
+
+def demo_data_path() -> str:
+    """The bundled RT snippets CSV (the built-in default dataset)."""
+    return str(importlib.resources.files("stc_gpu") / "demo" / "rt_snippets.csv.gz")
+
+
+@dataclass
+class SearchResult:
+    """Everything the validation search produced for one task (no test scores yet)."""
+
+    probe_rows: list[dict]
+    agg_rows: list[dict]
+    best_probe: LayerProbe
+    best_agg: AggCandidate
+    importance: dict
+    timings: dict
+
+
+def search(entry, rows: SplitRows, config: STCConfig, *, show_progress: bool = True) -> SearchResult:
+    """Probe every (kind, pool, layer), sparsify, aggregate, and select on validation."""
+    key = "val_acc" if config.metric == "accuracy" else "val_f1"
+    kinds = [k for k in config.kinds if k in entry.kinds]
+    layers = {k: list(entry.layers(k)) for k in kinds}
+    pools = [p for p in config.pools if p in entry.pools]
+    common = dict(metric=config.metric, backend=config.backend, device=config.device,
+                  max_iter=config.max_iter)
+    timings = {}
+    probe_rows, agg_rows, importance = [], [], {}
+    best_probe: LayerProbe | None = None
+    t0 = time.perf_counter()
+    n_probe = sum(len(layers[k]) for k in kinds) * len(pools)
+    with tqdm(total=n_probe, desc="probes (layers)", disable=not show_progress) as bar:
+        chosen = {}
+        for kind in kinds:
+            for pool in pools:
+                sweep = probe_kind_pool(entry, kind, pool, layers[kind], rows, config.C_grid,
+                                        progress=bar, **common)
+                probe_rows += sweep.rows
+                for layer, probe in sweep.chosen.items():
+                    chosen[kind, pool, layer] = probe
+                    importance[kind, pool, layer] = probe.importance
+                    if best_probe is None or probe.val_score > best_probe.val_score:
+                        best_probe = probe
+    timings["probes_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    names = list(kinds) + (["hidden+ffn"] if config.combine_kinds and len(kinds) == 2 else [])
+    best_agg: AggCandidate | None = None
+    with tqdm(total=len(names) * len(pools) * len(config.eta_grid), desc="aggregation (η)",
+              disable=not show_progress) as bar:
+        for name in names:
+            for pool in pools:
+                imp = {(k, l): importance[k, pool, l] for k in kinds for l in layers[k]}
+                sweep = aggregate(entry, name, pool, layers, imp, rows, config.eta_grid,
+                                  config.C_grid, progress=bar, **common)
+                agg_rows += sweep.rows
+                if sweep.best is not None and (best_agg is None or
+                                               getattr(sweep.best, key) > getattr(best_agg, key)):
+                    best_agg = sweep.best
+    timings["aggregation_s"] = time.perf_counter() - t0
+    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, importance, timings)
+
+
+def _split_rows(labels, config: STCConfig, split_values=None):
+    """Encode labels and split (stratified, recorded seed); returns (encoder, SplitRows, splits)."""
+    from stc_gpu.data.labels import LabelEncoder
+    from stc_gpu.data.splits import make_splits
+
+    encoder = LabelEncoder().fit(labels)
+    y = encoder.transform(labels)
+    splits = make_splits(y, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+                         given=split_values, seed=config.seed)
+    return encoder, SplitRows.from_labels(y, splits.train, splits.val, splits.test), splits
+
+
+def _test_scores(y_true, pred) -> dict:
+    return {"test_acc": score(y_true, pred, "accuracy"), "test_f1": score(y_true, pred, "macro_f1")}
+
+
+def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_identity=None,
+             show_progress: bool = True):
+    """Run the method for one task on a store entry.
+
+    Returns ``(classifier, results)``: the selected :class:`STCClassifier` and a JSON-able dict with
+    every configuration's validation scores, the selection, and the test scores of Embedding, the
+    best Probe and Agg. (test scored once, here, after selection).
+    """
+    labels = np.asarray(labels)
+    if len(labels) != entry.n_rows:
+        raise ValueError(f"{len(labels)} labels for {entry.n_rows} stored texts: they must match")
+    encoder, rows, splits = _split_rows(labels, config, split_values)
+    found = search(entry, rows, config, show_progress=show_progress)
+
+    probe = found.best_probe
+    _, _, X_test = read_layer(entry, probe.kind, probe.pool, probe.layer, rows)
+    probe_sel = {"kind": probe.kind, "pool": probe.pool, "layer": probe.layer, "C": probe.C,
+                 "val_score": probe.val_score,
+                 **_test_scores(rows.y_test, probe.estimator.predict(X_test))}
+    agg = found.best_agg
+    identity = model_identity or entry.metadata.get("model", {})
+    clf = STCClassifier(
+        model=identity.get("model_name") or config.model, revision=config.revision,
+        model_identity=identity, pool=agg.pool, blocks=agg.blocks, head=agg.estimator,
+        classes=encoder.classes_, max_length=identity.get("max_length", config.max_length),
+        device=config.device,
+        selection={"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
+                   "C": agg.C})
+    agg_pred = agg.estimator.predict(clf.features_from_entry(entry, rows.test))
+    agg_sel = {"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
+               "C": agg.C, "n_features": agg.n_features, "val_acc": agg.val_acc,
+               "val_f1": agg.val_f1, **_test_scores(rows.y_test, agg_pred)}
+    selection = {"probe": probe_sel, "agg": agg_sel}
+    if "hidden" in entry.kinds and "single" in entry.pools:
+        selection["embedding"] = embedding_baseline(entry, rows, config.C_grid,
+                                                    metric=config.metric, seed=config.seed).as_row()
+    results = {
+        "metric": config.metric,
+        "classes": encoder.classes_.tolist(),
+        "splits": splits.to_dict(),
+        "n": {"train": len(rows.train), "val": len(rows.val), "test": len(rows.test)},
+        "probes": found.probe_rows,
+        "probe_best": _best_per_layer(found.probe_rows, config.metric),
+        "aggregation": found.agg_rows,
+        "selection": selection,
+        "timings": found.timings,
+    }
+    return clf, results
+
+
+def _best_per_layer(rows: list[dict], metric: str) -> list[dict]:
+    """The best-C row per (kind, pool, layer), ties to the smaller C."""
+    key = "val_acc" if metric == "accuracy" else "val_f1"
+    best: dict[tuple, dict] = {}
+    for r in sorted(rows, key=lambda r: r["C"]):
+        k = (r["kind"], r["pool"], r["layer"])
+        if k not in best or r[key] > best[k][key]:
+            best[k] = r
+    return list(best.values())
+
+
+def extract(config: STCConfig, *, show_progress: bool = True):
+    """Extract (or reuse) the features of ``config.data`` into ``config.store``.
+
+    Returns ``(entry, summary, extractor)``; no forward pass runs when the store already holds
+    these texts for this model.
+    """
+    from stc_gpu.extract import Extractor
+    from stc_gpu.extract.to_store import extract_to_store
+
+    extractor = Extractor.from_pretrained(
+        config.model, revision=config.revision, kinds=tuple(config.kinds),
+        pools=tuple(config.pools), max_length=config.max_length, device=config.device,
+        dtype=config.dtype, token_budget=config.token_budget)
+    entry, summary = extract_to_store(
+        config.data or demo_data_path(), extractor, config.store, text_column=config.text_column,
+        block_rows=config.block_rows, max_texts=config.max_texts, progress=show_progress)
+    return entry, summary, extractor
+
+
+def run(config: STCConfig, *, show_progress: bool = True) -> dict:
+    """``stc-gpu run``: the whole pipeline for every label column; writes the report to ``out``.
+
+    Returns ``{task: results}``. Layout of ``config.out``: ``config.json``, ``extraction.json`` and,
+    per task, ``<task>/results.json``, ``<task>/table.md``, ``<task>/classifier/`` and PNG plots.
+    """
+    from stc_gpu.data.readers import read_column
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = config.data or demo_data_path()
+    # Read the labels first: a bad label column fails before any forward pass.
+    labels = {col: read_column(data, col, max_rows=config.max_texts) for col in config.label_columns}
+    split_values = (read_column(data, config.split_column, max_rows=config.max_texts)
+                    if config.split_column else None)
+    t0 = time.perf_counter()
+    entry, summary, extractor = extract(config, show_progress=show_progress)
+    extraction_s = time.perf_counter() - t0
+    config.save(out / "config.json")
+    _write_json(out / "extraction.json", summary.to_dict())
+    identity = extractor.describe()
+    all_results = {}
+    for task, y in labels.items():
+        task_dir = out / task if len(labels) > 1 else out
+        t0 = time.perf_counter()
+        clf, results = fit_task(entry, y, config, split_values=split_values,
+                                model_identity=identity, show_progress=show_progress)
+        results.update(task=task, model=config.model, dataset=Path(data).name,
+                       store_entry=entry.path_str if hasattr(entry, "path_str") else str(entry),
+                       extraction=summary.to_dict())
+        results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
+        results["flops"] = _estimate_flops(extractor, summary, results)
+        write_report(task_dir, results, clf, entry, config)
+        all_results[task] = results
+    return all_results
+
+
+def _estimate_flops(extractor, summary, results) -> dict:
+    from stc_gpu.cost import estimate_run_flops
+
+    return estimate_run_flops(extractor.model.config, n_train_texts=results["n"]["train"],
+                              mean_tokens=summary.n_tokens / max(summary.n_texts, 1),
+                              n_probe_fits=len(results["probes"]),
+                              n_agg_fits=len(results["aggregation"]))
+
+
+def _write_json(path: Path, value) -> None:
+    from stc_gpu.report.tables import write_results_json
+
+    write_results_json(path, value)
+
+
+def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, config) -> None:
+    """results.json, table.md, the saved classifier and the plots, into ``task_dir``."""
+    from stc_gpu.report import plots
+    from stc_gpu.report.tables import table4_markdown
+
+    task_dir.mkdir(parents=True, exist_ok=True)
+    clf.save(task_dir / "classifier")
+    sel = results["selection"]["agg"]
+    results["plots"] = {
+        "layer_curve": str(plots.plot_layer_curve(
+            results["probe_best"], results["aggregation"], task_dir / "layer_curve.png",
+            kind=sel["kind"], pool=sel["pool"], eta=sel["eta"])),
+        "what_which_where": [str(plots.plot_what_which_where(
+            results["aggregation"], task_dir / f"what_which_where_{kind}.png", kind=kind))
+            for kind in sorted({r["kind"] for r in results["aggregation"]})],
+        "salient_histograms": str(_salient_histograms(task_dir, clf, entry, results)),
+    }
+    _write_json(task_dir / "results.json", results)
+    (task_dir / "table.md").write_text(table4_markdown(results))
+
+
+def _salient_histograms(task_dir: Path, clf: STCClassifier, entry, results) -> Path:
+    """Figure 4a for the selected classifier: its salient neurons' values per class, per layer."""
+    from stc_gpu.report.plots import plot_salient_histograms
+
+    test = np.asarray(results["splits"]["test"])
+    X = clf.features_from_entry(entry, test)
+    layer_features, start = {}, 0
+    for b in clf.blocks:
+        layer_features[f"{b.kind}.{b.layer}"] = X[:, start:start + len(b.ids)]
+        start += len(b.ids)
+    y = np.asarray(results["splits"]["y_test"]) if "y_test" in results["splits"] else None
+    return plot_salient_histograms(layer_features, y, results["classes"],
+                                   task_dir / "salient_histograms.png")
