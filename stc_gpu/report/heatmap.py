@@ -26,7 +26,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }
 h1 { font-size: 1.3em; } h2 { font-size: 1.05em; margin: 1.6em 0 0.4em; }
 .text { line-height: 2.1; font-size: 1.05em; }
-.tok { padding: 0.15em 0.05em; border-radius: 0.2em; white-space: pre-wrap; }
+.tok { padding: 0.15em 0; border-radius: 0.2em; white-space: pre-wrap; }
 .legend { display: flex; align-items: center; gap: 0.6em; font-size: 0.9em; margin: 0.6em 0 1em; }
 .bar { width: 16em; height: 0.9em; border: 1px solid #999;
        background: linear-gradient(to right, rgb(33,102,172), rgb(255,255,255), rgb(178,24,43)); }
