@@ -29,14 +29,8 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | np.ndarray:
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float | np.ndarray:
     """Unweighted mean of the per-class F1 scores (binary and multiclass alike).
 
-    Parameters
-    ----------
-    y_true : int array (n,)
-    y_pred : int array (n,) or (..., n)
-
-    Returns
-    -------
-    float, or float64 array (...) for a batch of predictions.
+    Shapes as :func:`accuracy`: ``y_true`` (n,), ``y_pred`` (n,) or (..., n); a float, or an
+    array (...) for a batch of predictions.
     """
     y_true, y_pred = _checked(y_true, y_pred)
     n_classes = int(max(y_true.max(), y_pred.max())) + 1
