@@ -1,0 +1,165 @@
+"""Result tables: Markdown shaped like the paper's Table 4, per-layer tables, and the results JSON.
+
+``results`` is the dict the pipeline produces (see :mod:`stc_gpu.report.records` for the record
+fields): ``task, model, dataset, metric, probes, probe_best, aggregation, selection, timings, flops``;
+``selection`` maps ``embedding``, ``probe`` and ``agg`` to the configuration picked on the
+validation split, with its ``test_acc`` and ``test_f1``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stc_gpu.report.records import best_per, matching, metric_key
+
+_APPROACHES = (("embedding", "Embedding"), ("probe", "Probes"), ("agg", "Agg."))
+_MISSING = "—"
+
+
+def table4_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """Test scores (%) of the embedding baseline, the best probe and STC, one row per result.
+
+    Columns: Dataset/task | Model | Embedding acc | Embedding F1 | Probes acc | Probes F1 |
+    Agg. acc | Agg. F1 (a missing approach shows "—").
+    """
+    runs = _as_runs(results)
+    header = ["Dataset/task", "Model"] + [f"{title} {m}" for _, title in _APPROACHES
+                                          for m in ("acc", "macro-F1")]
+    body = []
+    for run in runs:
+        selection = run.get("selection") or {}
+        cells = [_task_name(run), str(run.get("model", _MISSING))]
+        for approach, _ in _APPROACHES:
+            chosen = selection.get(approach) or {}
+            cells += [_percent(chosen.get("test_acc")), _percent(chosen.get("test_f1"))]
+        body.append(cells)
+    return _markdown(header, body)
+
+
+def selection_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
+    """What the validation split picked for each approach: kind, pool, layer, C, η, L_temp, features."""
+    fields = ("kind", "pool", "layer", "C", "eta", "L_temp", "n_features")
+    header = ["Dataset/task", "Model", "Approach", *fields, "val acc", "val macro-F1"]
+    body = []
+    for run in _as_runs(results):
+        for approach, title in _APPROACHES:
+            chosen = (run.get("selection") or {}).get(approach)
+            if not chosen:
+                continue
+            body.append([_task_name(run), str(run.get("model", _MISSING)), title,
+                         *(_plain(chosen.get(field)) for field in fields),
+                         _percent(chosen.get("val_acc")), _percent(chosen.get("val_f1"))])
+    return _markdown(header, body)
+
+
+def layer_table_markdown(results: Mapping[str, Any], *, kind: str | None = None,
+                         pool: str | None = None, eta: float | None = None) -> str:
+    """Per-layer validation scores (%): the best probe of each layer next to the aggregated
+    classifier with ``L_temp`` = that layer (the η scoring best on validation unless ``eta`` is given).
+
+    One row per (kind, pool, layer) of ``results["probe_best"]`` matching the filters.
+    """
+    score = "val_" + metric_key(results.get("metric", "accuracy"))
+    probes = matching(results.get("probe_best", []), kind=kind, pool=pool)
+    if not probes:
+        raise ValueError(f"no per-layer probe results for kind={kind!r}, pool={pool!r}")
+    agg = best_per(matching(results.get("aggregation", []), kind=kind, pool=pool, eta=eta),
+                   ("kind", "pool", "L_temp"), score)
+    header = ["Kind", "Pool", "Layer", "Probe C", "Probe val acc", "Probe val macro-F1",
+              "Agg. η", "Agg. features", "Agg. val acc", "Agg. val macro-F1"]
+    body = []
+    for row in sorted(probes, key=lambda r: (str(r["kind"]), str(r["pool"]), int(r["layer"]))):
+        combined = agg.get((row["kind"], row["pool"], row["layer"]), {})
+        body.append([str(row["kind"]), str(row["pool"]), str(row["layer"]), _plain(row.get("C")),
+                     _percent(row.get("val_acc")), _percent(row.get("val_f1")),
+                     _plain(combined.get("eta")), _plain(combined.get("n_features")),
+                     _percent(combined.get("val_acc")), _percent(combined.get("val_f1"))])
+    return _markdown(header, body)
+
+
+def write_results_json(path: str | os.PathLike, results: Mapping[str, Any]) -> Path:
+    """Write ``results`` as strict JSON (numpy values converted, NaN/inf as null), atomically.
+
+    Returns the path written.
+    """
+    path = Path(path)
+    text = json.dumps(to_jsonable(results), indent=2, allow_nan=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_results_json(path: str | os.PathLike) -> dict:
+    """The results dict :func:`write_results_json` wrote."""
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, tuples, sets and paths turned into JSON types;
+    non-finite floats become None."""
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return to_jsonable(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [to_jsonable(item) for item in items]
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot write {type(value).__name__} value {value!r} as JSON")
+
+
+def _as_runs(results) -> list[Mapping[str, Any]]:
+    runs = [results] if isinstance(results, Mapping) else list(results)
+    if not runs:
+        raise ValueError("no results to tabulate")
+    return runs
+
+
+def _task_name(run: Mapping[str, Any]) -> str:
+    dataset, task = run.get("dataset"), run.get("task")
+    if dataset and task and task != dataset:
+        return f"{dataset} / {task}"
+    return str(dataset or task or _MISSING)
+
+
+def _percent(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return _MISSING
+    return f"{100 * float(value):.2f}"
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return _MISSING
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return str(value)
+
+
+def _markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
+    cells = [[cell.replace("|", r"\|") for cell in row] for row in (header, *body)]
+    lines = ["| " + " | ".join(row) + " |" for row in cells]
+    lines.insert(1, "|" + "|".join(" --- " for _ in header) + "|")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,271 @@
+"""Report: tables, results JSON, figures (valid PNGs, clear errors) and token heat maps."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from stc_gpu.report import (layer_table_markdown, plot_layer_curve, plot_salient_histograms,
+                            plot_what_which_where, read_results_json, selection_markdown,
+                            table4_markdown, token_heatmap_html, token_heatmaps_html,
+                            write_results_json)
+from stc_gpu.report.heatmap import _byte_decoder, display_pieces, score_colour
+from stc_gpu.report.records import best_per, matching, metric_key, n_layers, only_value
+from stc_gpu.report.tables import to_jsonable
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _results():
+    rng = np.random.default_rng(0)
+    probe_best, aggregation = [], []
+    for kind, depth in (("hidden", 4), ("ffn", 3)):
+        for pool in ("mean", "max"):
+            for layer in range(depth):
+                score = 0.6 + 0.05 * layer
+                probe_best.append({"kind": kind, "pool": pool, "layer": layer, "C": 0.5,
+                                   "val_acc": score, "val_f1": score - 0.01, "test_acc": score - 0.02})
+                for eta in (0.1, 0.5):
+                    for C in (0.1, 1.0):
+                        agg = score + 0.02 + (0.01 if eta == 0.5 else 0) + (0.005 if C == 1 else 0)
+                        aggregation.append({"kind": kind, "pool": pool, "eta": eta, "L_temp": layer,
+                                            "C": C, "n_features": int((layer + 1) * 100 * eta),
+                                            "val_acc": np.float32(agg), "val_f1": agg - 0.02})
+    return {"task": "sentiment", "model": "tiny-bert", "dataset": "rt", "metric": "accuracy",
+            "probes": [], "probe_best": probe_best, "aggregation": aggregation,
+            "selection": {"probe": {"kind": "ffn", "pool": "max", "layer": 2, "C": 0.5, "val_acc": 0.7,
+                                    "val_f1": 0.69, "test_acc": 0.68, "test_f1": 0.675},
+                          "agg": {"kind": "ffn", "pool": "max", "eta": 0.5, "L_temp": 2, "C": 1.0,
+                                  "n_features": 150, "val_acc": 0.735, "val_f1": 0.715,
+                                  "test_acc": np.float64(0.7251), "test_f1": 0.71}},
+            "timings": {"fit_s": np.float32(1.5)}, "flops": {"probe": np.int64(10**12)},
+            "rng": rng.standard_normal(2)}
+
+
+# ---------------------------------------------------------------- records
+
+def test_record_helpers():
+    rows = [{"k": "a", "s": 0.1, "L_temp": 0}, {"k": "a", "s": 0.3, "L_temp": 2, "n_layers": 1},
+            {"k": "b", "s": 0.2, "L_temp": 1}]
+    assert metric_key("accuracy") == "acc" and metric_key("Macro_F1") == "f1"
+    with pytest.raises(ValueError, match="metric"):
+        metric_key("auc")
+    assert matching(rows, k="a", s=None) == rows[:2]
+    assert best_per(rows, ("k",), "s") == {("a",): rows[1], ("b",): rows[2]}
+    assert only_value(rows[:2], "k") == "a"
+    with pytest.raises(ValueError, match=r"2 values of 'k'.*k=\.\.\."):
+        only_value(rows, "k")
+    assert [n_layers(row) for row in rows] == [1, 1, 2]
+
+
+# ---------------------------------------------------------------- tables
+
+def test_table4_shape_and_values():
+    table = table4_markdown(_results())
+    lines = table.strip().splitlines()
+    assert lines[0].startswith("| Dataset/task | Model | Embedding acc | Embedding macro-F1 | Probes acc")
+    assert lines[2] == "| rt / sentiment | tiny-bert | — | — | 68.00 | 67.50 | 72.51 | 71.00 |"
+    two = table4_markdown([_results(), {**_results(), "task": "rt", "model": "m|x"}])
+    assert two.strip().splitlines()[3].startswith(r"| rt | m\|x |")
+    with pytest.raises(ValueError, match="no results"):
+        table4_markdown([])
+
+
+def test_selection_table():
+    lines = selection_markdown(_results()).strip().splitlines()
+    assert len(lines) == 4  # header, rule, probe, agg (no embedding)
+    assert "| Agg. | ffn | max | — | 1 | 0.5 | 2 | 150 | 73.50 | 71.50 |" in lines[3]
+
+
+def test_layer_table_picks_best_eta_on_validation():
+    results = _results()
+    table = layer_table_markdown(results, kind="hidden", pool="mean")
+    rows = table.strip().splitlines()[2:]
+    assert len(rows) == 4
+    assert rows[1] == "| hidden | mean | 1 | 0.5 | 65.00 | 64.00 | 0.5 | 100 | 68.50 | 66.50 |"
+    fixed = layer_table_markdown(results, kind="hidden", pool="mean", eta=0.1).strip().splitlines()
+    assert fixed[3].split(" | ")[6:8] == ["0.1", "20"]
+    assert len(layer_table_markdown(results).strip().splitlines()) == 2 + 14
+    with pytest.raises(ValueError, match="no per-layer probe results"):
+        layer_table_markdown(results, kind="nope")
+
+
+def test_results_json_round_trip_and_conversion(tmp_path):
+    results = _results()
+    results["timings"]["bad"] = float("nan")
+    path = write_results_json(tmp_path / "out" / "results.json", results)
+    loaded = read_results_json(path)
+    assert loaded["aggregation"][0]["val_acc"] == pytest.approx(0.62)
+    assert loaded["flops"]["probe"] == 10**12 and loaded["timings"]["bad"] is None
+    assert isinstance(loaded["rng"], list) and len(loaded["rng"]) == 2
+    json.loads(path.read_text())  # strict JSON
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+
+
+def test_results_json_failure_keeps_old_file(tmp_path):
+    path = write_results_json(tmp_path / "results.json", {"a": 1})
+    with pytest.raises(TypeError, match="cannot write object"):
+        write_results_json(path, {"a": object()})
+    assert read_results_json(path) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_to_jsonable():
+    value = {1: (np.int8(3), {np.bool_(True)}), "p": tmp_path_like(), "x": np.array([[1.5, np.inf]])}
+    assert to_jsonable(value) == {"1": [3, [True]], "p": "/a/b", "x": [[1.5, None]]}
+
+
+def tmp_path_like():
+    from pathlib import PurePosixPath
+    return PurePosixPath("/a/b")
+
+
+# ---------------------------------------------------------------- plots
+
+def _assert_png(path):
+    assert path.exists() and path.read_bytes()[:8] == PNG_SIGNATURE
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert image[..., :3].std() > 0.05  # something is drawn
+
+
+def test_layer_curve(tmp_path):
+    results = _results()
+    path = plot_layer_curve(results["probe_best"], results["aggregation"], tmp_path / "fig2.png",
+                            kind="ffn", pool="max", eta=0.5, metric="f1")
+    assert path == tmp_path / "fig2.png"
+    _assert_png(path)
+
+
+def test_layer_curve_errors(tmp_path):
+    results = _results()
+    probes, aggs = results["probe_best"], results["aggregation"]
+    with pytest.raises(ValueError, match="no probe rows"):
+        plot_layer_curve([], aggs, tmp_path / "a.png")
+    with pytest.raises(ValueError, match="no aggregation rows"):
+        plot_layer_curve(probes, aggs, tmp_path / "a.png", kind="ffn", pool="max", eta=0.3)
+    with pytest.raises(ValueError, match="choose one with kind="):
+        plot_layer_curve(probes, aggs, tmp_path / "a.png", pool="max", eta=0.5)
+    with pytest.raises(ValueError, match="choose one with eta="):
+        plot_layer_curve(probes, aggs, tmp_path / "a.png", kind="ffn", pool="max")
+    with pytest.raises(ValueError, match="PNG"):
+        plot_layer_curve(probes, aggs, tmp_path / "a.pdf", kind="ffn", pool="max", eta=0.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_what_which_where(tmp_path):
+    results = _results()
+    _assert_png(plot_what_which_where(results["aggregation"], tmp_path / "fig3.png", "hidden"))
+    one = [row for row in results["aggregation"] if row["pool"] == "max" and row["eta"] == 0.1
+           and row["L_temp"] == 0]
+    _assert_png(plot_what_which_where(one, tmp_path / "one.png", "ffn"))
+    with pytest.raises(ValueError, match="no aggregation rows of kind 'nope'"):
+        plot_what_which_where(results["aggregation"], tmp_path / "x.png", "nope")
+
+
+def test_salient_histograms(tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 200)
+    features = {layer: rng.standard_normal((200, 2 + layer)) + y[:, None] for layer in range(9)}
+    features[4][:, 0] = 1.0  # a constant neuron still draws
+    path = plot_salient_histograms(features, y, ["a", "b", "c"], tmp_path / "fig4.png",
+                                   agg_scores={layer: 0.5 + 0.03 * layer for layer in range(9)},
+                                   neuron_ids={layer: list(range(10)) for layer in range(9)})
+    _assert_png(path)
+    _assert_png(plot_salient_histograms({0: features[0]}, y, ["a", "b", "c"], tmp_path / "plain.png"))
+
+
+@pytest.mark.parametrize("features, y, names, match", [
+    ({}, [0, 1], ["a", "b"], "empty"),
+    ({0: np.zeros((3, 2))}, [0, 1], ["a", "b"], r"shape \(2, k >= 1\)"),
+    ({0: np.zeros((2, 0))}, [0, 1], ["a", "b"], "k >= 1"),
+    ({0: np.array([[np.nan], [0.0]])}, [0, 1], ["a", "b"], "NaN"),
+    ({0: np.zeros((2, 1))}, [0, 2], ["a", "b"], r"outside 0\.\.1"),
+    ({0: np.zeros((2, 1))}, [0.0, 1.0], ["a", "b"], "class codes"),
+])
+def test_salient_histogram_errors(tmp_path, features, y, names, match):
+    with pytest.raises(ValueError, match=match):
+        plot_salient_histograms(features, np.asarray(y), names, tmp_path / "x.png")
+
+
+# ---------------------------------------------------------------- heat maps
+
+def _joined(pieces):
+    return "".join((" " if piece.space_before else "") + piece.text for piece in pieces)
+
+
+def test_byte_decoder_matches_transformers():
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    assert _byte_decoder() == {char: byte for byte, char in bytes_to_unicode().items()}
+
+
+def test_bytelevel_pieces_read_as_the_text():
+    from tokenizers import ByteLevelBPETokenizer
+    texts = ["the café was great’ 😀 really", "terrible plot, boring\nscenes", "ok"]
+    tokenizer = ByteLevelBPETokenizer()
+    tokenizer.train_from_iterator(texts, vocab_size=280, min_frequency=1)
+    for text in texts:
+        tokens = tokenizer.encode(text).tokens
+        assert _joined(display_pieces(tokens, np.linspace(0, 1, len(tokens)))) == text
+    split_char = display_pieces(["Ġgreat", "âĢ", "Ļ"], np.array([0.2, 0.4, 0.8]))
+    assert [(p.text, p.space_before) for p in split_char] == [("great", False), ("’", False)]
+    assert split_char[1].score == pytest.approx(0.6)
+
+
+def test_wordpiece_and_sentencepiece_pieces():
+    pieces = display_pieces(["[CLS]", "un", "##believ", "##able", "film", "[SEP]"], np.full(6, 0.5))
+    assert _joined(pieces) == "[CLS] unbelievable film [SEP]" and len(pieces) == 6
+    pieces = display_pieces(["▁Hello", "▁wor", "ld", "<0xE2>", "<0x80>", "<0x99>"],
+                            np.array([0.1, 0.2, 0.3, 0.0, 0.5, 1.0]))
+    assert _joined(pieces) == "Hello world’"
+    assert pieces[-1].score == pytest.approx(0.5)
+    assert _joined(display_pieces(["a", "##b"], np.zeros(2), scheme="plain")) == "a ##b"
+
+
+def test_colours_diverge_around_half():
+    assert score_colour(0.0) == (33, 102, 172)
+    assert score_colour(0.5) == (255, 255, 255)
+    assert score_colour(1.0) == (178, 24, 43)
+    assert score_colour(0.75) == (216, 140, 149)
+
+
+def test_heatmap_html_page():
+    page = token_heatmap_html(["<script>", "Ġgood", "Ġ&", "Ġbad"], np.array([0.5, 0.95, 0.5, 0.05]),
+                              title="Review <1>", label_names=("neg", "pos"))
+    assert page.startswith("<!DOCTYPE html>") and "<script>" not in page
+    assert "&lt;script&gt;" in page and "&amp;" in page and "Review &lt;1&gt;" in page
+    assert page.count('class="tok"') == 4
+    assert "linear-gradient" in page and "neg (0)" in page and "pos (1)" in page
+    assert 'title="P(pos) = 0.950"' in page
+    assert re.search(r"background: rgb\(255,255,255\)", page)
+
+
+def test_several_heatmaps_in_one_page():
+    items = [{"tokens": ["good"], "scores": [0.9], "title": "first", "text_score": 0.91},
+             {"tokens": ["bad", "##ly"], "scores": np.array([0.1, 0.2])}]
+    page = token_heatmaps_html(items, title="All")
+    assert page.count("<section>") == 2 and "P(positive) = 0.910" in page and "Text 2" in page
+
+
+@pytest.mark.parametrize("tokens, scores, kwargs, match", [
+    (["a"], [0.5, 0.5], {}, r"shape \(1,\)"),
+    ([], [], {}, "no tokens"),
+    (["a"], [1.5], {}, r"\[0, 1\]"),
+    (["a"], [float("nan")], {}, r"\[0, 1\]"),
+    ("ab", [0.1, 0.2], {}, "not one string"),
+    (["a"], [0.5], {"label_names": ("x",)}, "2 classes"),
+    (["a"], [0.5], {"scheme": "bpe"}, "scheme"),
+])
+def test_heatmap_errors(tokens, scores, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        token_heatmap_html(tokens, np.asarray(scores), **kwargs)
+
+
+def test_heatmaps_need_items():
+    with pytest.raises(ValueError, match="no texts"):
+        token_heatmaps_html([])
+    with pytest.raises(ValueError, match="'tokens' and 'scores'"):
+        token_heatmaps_html([{"tokens": ["a"]}])
