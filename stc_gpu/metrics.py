@@ -56,6 +56,16 @@ def classification_scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, f
     return {"acc": accuracy(y_true, y_pred), "f1": macro_f1(y_true, y_pred)}
 
 
+def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float | np.ndarray:
+    """The named metric, ``"accuracy"`` or ``"macro_f1"``, of class codes (shapes as above)."""
+    if metric not in _METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(_METRICS)}")
+    return _METRICS[metric](y_true, y_pred)
+
+
+_METRICS = {"accuracy": accuracy, "macro_f1": macro_f1}
+
+
 def _checked(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.ndim != 1 or y_true.size == 0:

@@ -90,8 +90,8 @@ def _split_rows(labels, config: STCConfig, split_values=None):
     from stc_gpu.data.labels import LabelEncoder
     from stc_gpu.data.splits import make_splits
 
-    encoder = LabelEncoder().fit(labels)
-    y = encoder.transform(labels)
+    encoder = LabelEncoder.fit(labels)
+    y = encoder.encode(labels)
     splits = make_splits(y, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
                          given=split_values, seed=config.seed)
     return encoder, SplitRows.from_labels(y, splits.train, splits.val, splits.test), splits
@@ -125,7 +125,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     clf = STCClassifier(
         model=identity.get("model_name") or config.model, revision=config.revision,
         model_identity=identity, pool=agg.pool, blocks=agg.blocks, head=agg.estimator,
-        classes=encoder.classes_, max_length=identity.get("max_length", config.max_length),
+        classes=encoder.classes, max_length=identity.get("max_length", config.max_length),
         device=config.device,
         selection={"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
                    "C": agg.C})
@@ -139,8 +139,8 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
                                                     metric=config.metric, seed=config.seed).as_row()
     results = {
         "metric": config.metric,
-        "classes": encoder.classes_.tolist(),
-        "splits": splits.to_dict(),
+        "classes": list(encoder.classes),
+        "splits": splits.to_json(),
         "n": {"train": len(rows.train), "val": len(rows.val), "test": len(rows.test)},
         "probes": found.probe_rows,
         "probe_best": _best_per_layer(found.probe_rows, config.metric),
