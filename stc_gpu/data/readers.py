@@ -59,7 +59,7 @@ def _csv_batches(path: Path, column: str, delimiter: str, as_text: bool) -> Iter
                                     column_types={column: pa.string()} if as_text else None)
     try:
         reader = pa_csv.open_csv(path, parse_options=parse, convert_options=convert)
-    except pa.ArrowInvalid as err:
+    except (pa.ArrowInvalid, pa.ArrowKeyError) as err:
         if "Empty CSV file" in str(err):
             raise ValueError(f"{path.name}: the file is empty") from None
         if "does not exist" in str(err):

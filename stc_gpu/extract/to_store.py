@@ -13,7 +13,8 @@ from stc_gpu.store import layout
 from stc_gpu.store.feature_store import FeatureStore, StoreEntry
 from stc_gpu.store.fingerprint import model_fingerprint, text_digests
 from stc_gpu.store.lock import exclusive_lock
-from stc_gpu.store.writer import BlockWriter, EntryLayout, prepare_entry
+from stc_gpu.store.writer import (BlockWriter, EntryLayout, check_entry_matches, prepare_entry,
+                                  remove_torn_writes)
 
 _MIB = 2 ** 20
 
@@ -76,11 +77,13 @@ def _writer_lock_name(rank: int, world_size: int) -> str:
     return f"{layout.LOCK_NAME}.rank{rank}of{world_size}"
 
 
-def _complete_entry(path: Path) -> StoreEntry | None:
+def _complete_entry(path: Path, model_fp: str, dataset_fp: str,
+                    spec: EntryLayout) -> StoreEntry | None:
     try:
         entry = StoreEntry.open(path)
     except ValueError:
         return None
+    check_entry_matches(entry, model_fp, dataset_fp, spec)
     return entry if entry.is_complete else None
 
 
@@ -116,14 +119,15 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     scan = scan_texts(source, text_column=text_column, max_texts=max_texts, progress=progress)
     description = extractor.describe()
     store = FeatureStore.create(store_path)
-    path = layout.entry_dir(store.root, model_fingerprint(description), scan.fingerprint)
-    entry = _complete_entry(path)
+    model_fp, spec = model_fingerprint(description), EntryLayout.of(extractor)
+    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
+    entry = _complete_entry(path, model_fp, scan.fingerprint, spec)
     if entry is None:
         notify = tqdm.write if progress else None
         with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait, notify=notify):
             with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
                 entry = prepare_entry(store.root, description, scan.digests, scan.fingerprint,
-                                      EntryLayout.of(extractor), block_rows=block_rows,
+                                      spec, block_rows=block_rows,
                                       text_column=text_column, source=scan.name,
                                       compressor=compressor)
             return entry, _run_blocks(source, extractor, entry, scan.digests, text_column,
@@ -138,6 +142,7 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
                 t_start: float) -> ExtractionSummary:
     done = entry.blocks_done()
     todo = {b for b in range(entry.n_blocks) if b % world_size == rank and not done[b]}
+    remove_torn_writes(entry, todo)
     todo_rows = sum(stop - start for start, stop in
                     (layout.block_bounds(b, entry.block_rows, entry.n_rows) for b in todo))
     texts = tokens = truncated = slots = 0

@@ -77,7 +77,7 @@ def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, data
     except ValueError:
         entry = None
     if entry is not None:
-        _check_matches(entry, model_fp, dataset_fp, spec)
+        check_entry_matches(entry, model_fp, dataset_fp, spec)
         return entry
     if compressor not in COMPRESSORS:
         raise ValueError(f"compressor must be one of {sorted(COMPRESSORS)}, not {compressor!r}")
@@ -103,7 +103,9 @@ def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, data
     return StoreEntry(path, manifest)
 
 
-def _check_matches(entry: StoreEntry, model_fp: str, dataset_fp: str, spec: EntryLayout) -> None:
+def check_entry_matches(entry: StoreEntry, model_fp: str, dataset_fp: str,
+                        spec: EntryLayout) -> None:
+    """Raise ValueError unless ``entry`` holds these fingerprints with this layout."""
     if (entry.model_fingerprint, entry.dataset_fingerprint) != (model_fp, dataset_fp):
         raise ValueError(f"entry folder {entry.path} belongs to other fingerprints "
                          f"({entry.model_fingerprint}, {entry.dataset_fingerprint}); "
@@ -113,6 +115,24 @@ def _check_matches(entry: StoreEntry, model_fp: str, dataset_fp: str, spec: Entr
         raise ValueError(f"entry {entry.key} was extracted with layout {stored}, but this extractor "
                          f"produces {spec.as_manifest()} under the same describe(); "
                          "use another store or make describe() include what differs")
+
+
+def remove_torn_writes(entry: StoreEntry, blocks) -> int:
+    """Delete temporary files a killed writer left in the chunks of ``blocks``; return how many.
+
+    Zarr writes each chunk to ``<chunk>.<uuid>.partial`` and renames it, so a SIGKILL can leave
+    such files behind (never a torn chunk). Call only for blocks this writer holds.
+    """
+    torn = []
+    for block in blocks:
+        for kind in entry.kinds:
+            for pool in entry.pools:
+                chunks = entry.path / layout.feature_array_name(kind, pool) / "c"
+                torn += chunks.glob(f"*/{block}/*.partial")
+        torn += (entry.path / layout.DONE_ARRAY / "c").glob(f"{block}.*.partial")
+    for path in torn:
+        path.unlink(missing_ok=True)
+    return len(torn)
 
 
 class BlockWriter:
