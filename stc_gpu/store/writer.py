@@ -63,7 +63,7 @@ def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, data
                   compressor: str = "none") -> StoreEntry:
     """Open the entry for (model, texts), creating it if needed. Call under the entry's init lock.
 
-    An existing entry keeps its own ``block_rows``; one whose layout differs from ``spec`` is a
+    An existing entry keeps its own ``block_rows`` (a new one uses at most ``n_rows``); one whose layout differs from ``spec`` is a
     ValueError (its model description does not tell the two extractions apart).
 
     Parameters
@@ -82,6 +82,7 @@ def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, data
     if compressor not in COMPRESSORS:
         raise ValueError(f"compressor must be one of {sorted(COMPRESSORS)}, not {compressor!r}")
     n_rows = len(digests)
+    block_rows = min(block_rows, n_rows)  # chunks are stored whole: no 4096-row chunk for 10 rows
     _ensure_group(path.parent, {"model_fingerprint": model_fp, "model": description})
     group = _ensure_group(path, {})
     for kind, _, name in spec.arrays():

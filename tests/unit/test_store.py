@@ -62,6 +62,11 @@ def test_same_texts_and_model_reuse_the_entry_without_forward_pass(tmp_path):
     assert _snapshot(tmp_path) == before
 
 
+def test_small_dataset_gets_small_chunks(tmp_path):
+    entry, _ = _extract(TEXTS[:3], tmp_path, block_rows=4096)
+    assert entry.block_rows == 3 and entry.array("ffn", "mean").chunks == (1, 3, 12)
+
+
 def test_other_model_or_dataset_adds_an_entry_beside(tmp_path):
     a, _ = _extract(TEXTS, tmp_path)
     b, _ = _extract(TEXTS, tmp_path, FakeExtractor("other-model"))
