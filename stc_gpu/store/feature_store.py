@@ -58,6 +58,7 @@ class StoreEntry:
     def __init__(self, path: Path, manifest: dict) -> None:
         self.path = Path(path)
         self._manifest = manifest
+        self._seen_complete = False  # an entry never becomes incomplete again
 
     @classmethod
     def open(cls, path: str | Path) -> "StoreEntry":
@@ -139,7 +140,8 @@ class StoreEntry:
 
     @property
     def is_complete(self) -> bool:
-        return bool(self.blocks_done().all())
+        self._seen_complete = self._seen_complete or bool(self.blocks_done().all())
+        return self._seen_complete
 
     def size_bytes(self) -> int:
         """Bytes on disk of the whole entry folder."""
@@ -194,9 +196,9 @@ class StoreEntry:
         return _to_cupy(out) if as_ == "cupy" else out
 
     def _check_rows_written(self, index: slice | np.ndarray) -> None:
-        done = self.blocks_done()
-        if done.all():
+        if self.is_complete:
             return
+        done = self.blocks_done()
         rows = np.arange(self.n_rows)[index]
         missing = np.unique(rows // self.block_rows)
         missing = missing[~done[missing]]
@@ -255,6 +257,8 @@ class FeatureStore:
     def create(cls, path: str | Path) -> "FeatureStore":
         """Open the store at ``path``, creating it if absent (an existing non-store is an error)."""
         root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise ValueError(f"{root} is a file, not a feature store folder")
         if root.exists() and any(root.iterdir()):
             return cls.open(root)
         zarr.open_group(root, mode="w-", attributes={layout.STORE_MARKER: layout.FORMAT_VERSION})

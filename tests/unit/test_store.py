@@ -139,6 +139,9 @@ def test_open_errors(tmp_path):
         FeatureStore.open(tmp_path / "plain")
     with pytest.raises(ValueError, match="not an stc-gpu feature store"):
         _extract(TEXTS, tmp_path / "plain")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        FeatureStore.create(tmp_path / "file")
     FeatureStore.create(tmp_path / "new")
     with pytest.raises(ValueError, match="holds no entries"):
         FeatureStore.open(tmp_path / "new").entry()
