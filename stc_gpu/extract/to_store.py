@@ -1,6 +1,7 @@
 """Run an extractor over a dataset, block by block, into the feature store (resumable)."""
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,10 @@ def _writer_lock_name(rank: int, world_size: int) -> str:
     return f"{layout.LOCK_NAME}.rank{rank}of{world_size}"
 
 
+def _tell_user(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
 def _complete_entry(path: Path, model_fp: str, dataset_fp: str,
                     spec: EntryLayout) -> StoreEntry | None:
     try:
@@ -123,8 +128,8 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
     entry = _complete_entry(path, model_fp, scan.fingerprint, spec)
     if entry is None:
-        notify = tqdm.write if progress else None
-        with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait, notify=notify):
+        with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait,
+                            notify=_tell_user):
             with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
                 entry = prepare_entry(store.root, description, scan.digests, scan.fingerprint,
                                       spec, block_rows=block_rows,

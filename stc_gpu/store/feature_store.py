@@ -151,13 +151,16 @@ class StoreEntry:
         """Per-row sha256 of the texts, shape ``(n_rows, 32)``, uint8."""
         return zarr.open_array(self.path / layout.HASHES_ARRAY, mode="r")[:]
 
-    def verify_texts(self, digests: np.ndarray) -> None:
-        """Raise ValueError unless ``digests`` (``(n, 32)`` uint8) are exactly this entry's texts."""
+    def verify_texts(self, texts: Any, *, text_column: str = "text") -> None:
+        """Raise ValueError unless ``texts`` (a list of str or a data file) are this entry's rows."""
+        from stc_gpu.data.readers import scan_texts
+
+        given = scan_texts(texts, text_column=text_column).digests
         mine = self.text_digests()
-        if digests.shape != mine.shape:
+        if given.shape != mine.shape:
             raise ValueError(f"these texts are not the ones entry {self.key} was extracted from: "
-                             f"{len(digests)} rows given, the entry has {len(mine)}")
-        differ = np.flatnonzero((digests != mine).any(axis=1))
+                             f"{len(given)} rows given, the entry has {len(mine)}")
+        differ = np.flatnonzero((given != mine).any(axis=1))
         if differ.size:
             raise ValueError(f"these texts are not the ones entry {self.key} was extracted from: "
                              f"{differ.size} rows differ, first at row {differ[0]}")

@@ -149,12 +149,36 @@ def test_open_errors(tmp_path):
 
 def test_verify_texts(tmp_path):
     entry, _ = _extract(TEXTS, tmp_path)
-    entry.verify_texts(scan_texts(TEXTS).digests)
+    entry.verify_texts(TEXTS)
     changed = TEXTS[:10] + ["something else"] + TEXTS[11:]
     with pytest.raises(ValueError, match="not the ones .* 1 rows differ, first at row 10"):
-        entry.verify_texts(scan_texts(changed).digests)
+        entry.verify_texts(changed)
     with pytest.raises(ValueError, match="36 rows given, the entry has 37"):
-        entry.verify_texts(scan_texts(TEXTS[:-1]).digests)
+        entry.verify_texts(TEXTS[:-1])
+
+
+class _ChangingTexts:
+    """A sequence whose rows change after the first full read (a file edited mid-run)."""
+
+    def __init__(self, texts):
+        self.texts, self.reads = list(texts), 0
+
+    def __len__(self):
+        return len(self.texts)
+
+    def __getitem__(self, index):
+        rows = self.texts[index]
+        self.reads += len(rows)
+        if self.reads > len(self.texts):
+            rows = [t.upper() for t in rows]
+        return rows
+
+
+def test_texts_changing_between_passes_is_an_error(tmp_path):
+    fx = FakeExtractor()
+    with pytest.raises(ValueError, match=r"rows 0-7 changed between the validation pass"):
+        _extract(_ChangingTexts(TEXTS), tmp_path, fx)
+    assert fx.calls == 0
 
 
 def test_same_describe_with_another_layout_is_an_error(tmp_path):
@@ -294,10 +318,10 @@ def test_second_writer_waits_when_asked(tmp_path, capsys):
     held.wait(10)
     threading.Timer(0.5, release.set).start()
     t0 = time.perf_counter()
-    entry, _ = _extract(TEXTS, tmp_path, wait=True, progress=True)
+    entry, _ = _extract(TEXTS, tmp_path, wait=True)
     holder.join()
     assert entry.is_complete and time.perf_counter() - t0 >= 0.4
-    assert "waiting for" in capsys.readouterr().out
+    assert "waiting for" in capsys.readouterr().err
 
 
 def test_summary_numbers(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -67,10 +68,11 @@ def test_sigkill_mid_extraction_then_resume_is_byte_identical(tmp_path):
     extract_to_store(_texts(), FakeExtractor(), reference, block_rows=BLOCK_ROWS, progress=False)
 
     store = tmp_path / "killed"
-    done_first = _kill_after(store, n_done=3, extra_s=0.03)  # mid-block: between writes
-    assert 3 <= done_first < N_TEXTS // BLOCK_ROWS
-    done_second = _kill_after(store, n_done=done_first + 4, extra_s=0.0)
-    assert done_first < done_second < N_TEXTS // BLOCK_ROWS
+    offsets = [random.uniform(0, 0.1), random.uniform(0, 0.1)]  # any moment within a block
+    done_first = _kill_after(store, n_done=3, extra_s=offsets[0])
+    assert 3 <= done_first < N_TEXTS // BLOCK_ROWS, offsets
+    done_second = _kill_after(store, n_done=done_first + 4, extra_s=offsets[1])
+    assert done_first < done_second < N_TEXTS // BLOCK_ROWS, offsets
     entry = FeatureStore.open(store).entry()
     assert not entry.is_complete
 
@@ -81,5 +83,5 @@ def test_sigkill_mid_extraction_then_resume_is_byte_identical(tmp_path):
     assert fx.calls == N_TEXTS // BLOCK_ROWS - done_second  # only the missing blocks recomputed
     got, want = _chunk_bytes(store), _chunk_bytes(reference)
     assert len(want) > 100 and got.keys() == want.keys()
-    assert all(got[name] == want[name] for name in want)
+    assert all(got[name] == want[name] for name in want), offsets
     assert not list(store.rglob("*.partial"))  # no torn temporary files left visible
