@@ -147,6 +147,7 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
                 t_start: float) -> ExtractionSummary:
     done = entry.blocks_done()
     todo = {b for b in range(entry.n_blocks) if b % world_size == rank and not done[b]}
+    n_todo = len(todo)
     remove_torn_writes(entry, todo)
     todo_rows = sum(stop - start for start, stop in
                     (layout.block_bounds(b, entry.block_rows, entry.n_rows) for b in todo))
@@ -169,7 +170,11 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
             truncated += result.n_truncated
             slots += result.n_slots
             bar.update(len(block_texts))
+            todo.discard(block)
+    if todo:
+        raise ValueError(f"{entry.metadata['source']}: has fewer rows than during the validation "
+                         f"pass; blocks {sorted(todo)} were not extracted")
     return ExtractionSummary(
-        entry.key, texts, tokens, truncated, slots, blocks_written=len(todo),
+        entry.key, texts, tokens, truncated, slots, blocks_written=n_todo,
         blocks_already_done=int(done.sum()), bytes_written=writer.bytes_written,
         write_seconds=writer.seconds_writing, seconds=time.perf_counter() - t_start)

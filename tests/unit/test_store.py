@@ -174,11 +174,21 @@ class _ChangingTexts:
         return rows
 
 
+class _ShrinkingTexts(_ChangingTexts):
+    def __getitem__(self, index):
+        rows = super().__getitem__(index)
+        return [t.lower() for t in rows[:16]] if self.reads > len(self.texts) else rows
+
+
 def test_texts_changing_between_passes_is_an_error(tmp_path):
     fx = FakeExtractor()
     with pytest.raises(ValueError, match=r"rows 0-7 changed between the validation pass"):
-        _extract(_ChangingTexts(TEXTS), tmp_path, fx)
+        _extract(_ChangingTexts(TEXTS), tmp_path / "a", fx)
     assert fx.calls == 0
+    with pytest.raises(ValueError, match=r"fewer rows than during the validation pass; "
+                                         r"blocks \[2, 3, 4\]"):
+        _extract(_ShrinkingTexts(TEXTS), tmp_path / "b", fx)
+    assert fx.calls == 2
 
 
 def test_same_describe_with_another_layout_is_an_error(tmp_path):
