@@ -171,6 +171,8 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
             slots += result.n_slots
             bar.update(len(block_texts))
             todo.discard(block)
+            if not todo:
+                break  # the rest of the file is done or another rank's
     if todo:
         raise ValueError(f"{entry.metadata['source']}: has fewer rows than during the validation "
                          f"pass; blocks {sorted(todo)} were not extracted")
