@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from stc_gpu import __version__
+from stc_gpu.models.loading import DEFAULT_MODEL
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -12,11 +13,137 @@ def cli() -> None:
     """Sparsify-then-Classify: text classifiers from a frozen language model's neurons."""
 
 
+def _comma_list(value: str | None, option: str, cast=str) -> list | None:
+    if value is None:
+        return None
+    try:
+        items = [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected a comma-separated list, got {value!r}",
+                                 param_hint=option) from None
+    if not items:
+        raise click.BadParameter("must not be empty", param_hint=option)
+    return items
+
+
+@cli.command()
+@click.argument("data", type=click.Path(exists=True))
+@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+              help="Model name (hub or packaged) or local folder.")
+@click.option("--revision", default=None, help="Model revision (hub models).")
+@click.option("--store", "store_path", required=True, type=click.Path(file_okay=False),
+              help="Feature store folder (created if absent).")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--layers", default=None, help="Comma-separated layer indices, e.g. 0,1,2.")
+@click.option("--max-layer", type=int, default=None, help="Capture layers 0..N.")
+@click.option("--kinds", default="hidden,ffn", show_default=True)
+@click.option("--pools", default="mean,max,single", show_default=True)
+@click.option("--max-length", type=int, default=None, help="Tokens per text (default: model's).")
+@click.option("--device", default=None, help="cuda, cuda:1, cpu (default: best available).")
+@click.option("--dtype", default=None, help="Compute dtype, e.g. float16, bfloat16, float32.")
+@click.option("--block-rows", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Rows per stored block (and chunk).")
+@click.option("--token-budget", type=click.IntRange(min=1), default=8192, show_default=True,
+              help="Padded tokens per forward batch.")
+@click.option("--max-texts", type=click.IntRange(min=1), default=None,
+              help="Use only the first N texts.")
+@click.option("--compressor", type=click.Choice(["none", "zstd"]), default="none",
+              show_default=True, help="Compression of a new entry's feature arrays.")
+@click.option("--wait/--no-wait", default=False, show_default=True,
+              help="If another process is writing the same entry, wait for it instead of failing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def extract(data, model, revision, store_path, text_column, layers, max_layer, kinds, pools,
+            max_length, device, dtype, block_rows, token_budget, max_texts, compressor, wait,
+            quiet):
+    """Extract pooled hidden/FFN features of DATA's texts into a feature store.
+
+    DATA is a CSV/TSV, JSONL or Parquet file (optionally compressed) or a `datasets`
+    save_to_disk folder. Rerunning resumes an interrupted extraction; an existing one is reused.
+    """
+    from stc_gpu.extract.extractor import Extractor
+    from stc_gpu.extract.to_store import extract_to_store
+    from stc_gpu.store import StoreLockedError
+
+    if layers is not None and max_layer is not None:
+        raise click.UsageError("give --layers or --max-layer, not both")
+    try:
+        extractor = Extractor.from_pretrained(
+            model, revision=revision, kinds=tuple(_comma_list(kinds, "--kinds")),
+            pools=tuple(_comma_list(pools, "--pools")),
+            layers=_comma_list(layers, "--layers", int), max_layer=max_layer,
+            max_length=max_length, device=device, dtype=dtype, token_budget=token_budget)
+        entry, summary = extract_to_store(data, extractor, store_path, text_column=text_column,
+                                          block_rows=block_rows, max_texts=max_texts,
+                                          progress=not quiet, wait=wait, compressor=compressor)
+    except (ValueError, FileNotFoundError, StoreLockedError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(summary.format())
+    click.echo(f"store {store_path}  entry {entry.key}  ({entry.model_name}, {entry.n_rows} rows)")
+
+
+@cli.group()
+def store() -> None:
+    """Inspect a feature store."""
+
+
+def _open_store(path: str):
+    from stc_gpu.store import FeatureStore
+
+    try:
+        return FeatureStore.open(path)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2 ** 20:,.1f} MiB"
+
+
+@store.command("ls")
+@click.argument("path", type=click.Path())
+def store_ls(path):
+    """List the entries of the store at PATH."""
+    infos = _open_store(path).entries()
+    if not infos:
+        click.echo(f"{path}: no entries")
+        return
+    click.echo(f"{'entry':<33}  {'model':<24}  {'rows':>9}  {'blocks':>9}  {'size':>12}  source")
+    for i in infos:
+        blocks = f"{i.blocks_done}/{i.n_blocks}"
+        state = "" if i.complete else "  (incomplete: rerun extract to resume)"
+        click.echo(f"{i.key:<33}  {i.model_name[:24]:<24}  {i.n_rows:>9,}  {blocks:>9}  "
+                   f"{_mib(i.size_bytes):>12}  {i.source or '?'}{state}")
+
+
+@store.command("info")
+@click.argument("path", type=click.Path())
+@click.argument("entry_key", metavar="[ENTRY]", required=False)
+def store_info(path, entry_key):
+    """Show the manifest of one entry (ENTRY: a fingerprint prefix; optional if only one)."""
+    import json
+
+    try:
+        entry = _open_store(path).entry(entry_key)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    meta = entry.metadata
+    done = entry.blocks_done()
+    lines = [("entry", entry.key), ("model fingerprint", entry.model_fingerprint),
+             ("dataset fingerprint", entry.dataset_fingerprint),
+             ("source", f"{meta.get('source')} (column {meta.get('text_column')!r})"),
+             ("rows", f"{entry.n_rows:,} in {entry.n_blocks} blocks of {entry.block_rows}"),
+             ("complete", f"{'yes' if done.all() else 'no'} ({int(done.sum())}/{done.size} blocks)"),
+             ("size on disk", _mib(entry.size_bytes())),
+             ("dtype", f"{entry.dtype}, compressor {meta.get('compressor')}"),
+             ("pools", ", ".join(entry.pools))]
+    lines += [(f"{kind} layers", f"{entry.layers(kind)} x {entry.units(kind)} units")
+              for kind in entry.kinds]
+    lines += [("created", meta.get("created")), ("code version", meta.get("code_version")),
+              ("model", json.dumps(meta["model"], indent=2, sort_keys=True))]
+    for name, value in lines:
+        click.echo(f"{name + ':':<20} {value}")
+
 # ------------------------------------------------------------------ run / predict / explain
-def _csv_list(value):
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
 @cli.command()
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="TOML file with run options (flat keys, as in STCConfig); CLI options override it.")
@@ -53,9 +180,9 @@ def run(config_file, quiet, label_columns, kinds, pools, **options):
     if label_columns:
         overrides["label_columns"] = list(label_columns)
     if kinds:
-        overrides["kinds"] = _csv_list(kinds)
+        overrides["kinds"] = _comma_list(kinds, "--kinds")
     if pools:
-        overrides["pools"] = _csv_list(pools)
+        overrides["pools"] = _comma_list(pools, "--pools")
     try:
         config = (STCConfig.from_toml(config_file, **overrides) if config_file
                   else STCConfig.from_dict(overrides))

@@ -1,0 +1,1 @@
+"""Reading datasets: streaming text readers with validation, label columns, splits."""

@@ -1,0 +1,182 @@
+"""Run an extractor over a dataset, block by block, into the feature store (resumable)."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from stc_gpu.data.readers import TextSource, iter_text_blocks, scan_texts
+from stc_gpu.store import layout
+from stc_gpu.store.feature_store import FeatureStore, StoreEntry
+from stc_gpu.store.fingerprint import model_fingerprint, text_digests
+from stc_gpu.store.lock import exclusive_lock
+from stc_gpu.store.writer import (BlockWriter, EntryLayout, check_entry_matches, prepare_entry,
+                                  remove_torn_writes)
+
+_MIB = 2 ** 20
+
+
+@dataclass(frozen=True)
+class ExtractionSummary:
+    """What one :func:`extract_to_store` call did (this process's share only)."""
+
+    entry_key: str
+    texts: int             # texts run through the model in this call
+    tokens: int            # valid (non-padding) tokens
+    truncated: int         # texts cut at the model's max length
+    slots: int             # computed token slots, padding included
+    blocks_written: int
+    blocks_already_done: int
+    bytes_written: int     # uncompressed feature bytes handed to the store
+    write_seconds: float   # time the writer thread spent writing
+    seconds: float         # wall time of the whole call
+
+    @property
+    def reused(self) -> bool:
+        """True when nothing had to be computed (the entry was already there)."""
+        return self.blocks_written == 0
+
+    @property
+    def padding_ratio(self) -> float:
+        return 1.0 - self.tokens / self.slots if self.slots else 0.0
+
+    @property
+    def texts_per_s(self) -> float:
+        return self.texts / self.seconds if self.seconds else 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def write_mib_per_s(self) -> float:
+        return self.bytes_written / _MIB / self.write_seconds if self.write_seconds else 0.0
+
+    def format(self) -> str:
+        """A few human-readable lines."""
+        if self.reused:
+            return (f"entry {self.entry_key}: already extracted "
+                    f"({self.blocks_already_done} blocks), no forward pass needed")
+        return "\n".join([
+            f"entry {self.entry_key}: wrote {self.blocks_written} blocks "
+            f"({self.blocks_already_done} were already done)",
+            f"texts {self.texts:,}  tokens {self.tokens:,}  truncated {self.truncated:,}  "
+            f"padding {self.padding_ratio:.1%}",
+            f"time {self.seconds:.1f} s  {self.texts_per_s:,.1f} texts/s  "
+            f"{self.tokens_per_s:,.0f} tokens/s",
+            f"written {self.bytes_written / _MIB:,.1f} MiB at {self.write_mib_per_s:,.1f} MiB/s",
+        ])
+
+
+def _writer_lock_name(rank: int, world_size: int) -> str:
+    if world_size == 1:
+        return layout.LOCK_NAME
+    return f"{layout.LOCK_NAME}.rank{rank}of{world_size}"
+
+
+def _tell_user(message: str) -> None:
+    tqdm.write(message, file=sys.stderr)
+
+
+def _complete_entry(path: Path, model_fp: str, dataset_fp: str,
+                    spec: EntryLayout) -> StoreEntry | None:
+    try:
+        entry = StoreEntry.open(path)
+    except ValueError:
+        return None
+    check_entry_matches(entry, model_fp, dataset_fp, spec)
+    return entry if entry.is_complete else None
+
+
+def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
+                     text_column: str = "text", block_rows: int = 4096,
+                     max_texts: int | None = None, progress: bool = True, rank: int = 0,
+                     world_size: int = 1, wait: bool = False, compressor: str = "none",
+                     ) -> tuple[StoreEntry, ExtractionSummary]:
+    """Extract features of every text into the store entry for (extractor, texts).
+
+    First pass: read, validate and hash every row (bad input raises ValueError before any forward
+    pass). Second pass: blocks of ``block_rows`` texts -> ``extractor.extract`` -> writer thread.
+    Blocks already written are skipped, so a killed run resumes; a complete entry is returned
+    without any forward pass.
+
+    Parameters
+    ----------
+    source : a data file or ``datasets`` folder (see :mod:`stc_gpu.data.readers`), or a list of str.
+    extractor : an :class:`stc_gpu.extract.extractor.Extractor` (or anything with its interface).
+    block_rows : rows per block and per chunk, for a new entry (an existing one keeps its own).
+    rank, world_size : this process computes the blocks ``b`` with ``b % world_size == rank``.
+    wait : if another process is writing the entry, wait for it (True) or raise
+        :class:`~stc_gpu.store.lock.StoreLockedError` naming it (False).
+    compressor : ``"none"`` or ``"zstd"`` for the feature arrays of a new entry.
+    """
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be positive, not {block_rows}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}")
+    if max_texts is not None and max_texts < 1:
+        raise ValueError(f"max_texts must be positive, not {max_texts}")
+    t_start = time.perf_counter()
+    scan = scan_texts(source, text_column=text_column, max_texts=max_texts, progress=progress)
+    description = extractor.describe()
+    store = FeatureStore.create(store_path)
+    model_fp, spec = model_fingerprint(description), EntryLayout.of(extractor)
+    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
+    entry = _complete_entry(path, model_fp, scan.fingerprint, spec)
+    if entry is None:
+        with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait,
+                            notify=_tell_user):
+            with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
+                entry = prepare_entry(store.root, description, scan.digests, scan.fingerprint,
+                                      spec, block_rows=block_rows,
+                                      text_column=text_column, source=scan.name,
+                                      compressor=compressor)
+            return entry, _run_blocks(source, extractor, entry, scan.digests, text_column,
+                                      max_texts, progress, rank, world_size, t_start)
+    summary = ExtractionSummary(entry.key, 0, 0, 0, 0, 0, entry.n_blocks, 0, 0.0,
+                                time.perf_counter() - t_start)
+    return entry, summary
+
+
+def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_column: str,
+                max_texts: int | None, progress: bool, rank: int, world_size: int,
+                t_start: float) -> ExtractionSummary:
+    done = entry.blocks_done()
+    todo = {b for b in range(entry.n_blocks) if b % world_size == rank and not done[b]}
+    n_todo = len(todo)
+    remove_torn_writes(entry, todo)
+    todo_rows = sum(stop - start for start, stop in
+                    (layout.block_bounds(b, entry.block_rows, entry.n_rows) for b in todo))
+    texts = tokens = truncated = slots = 0
+    with BlockWriter(entry) as writer, tqdm(total=todo_rows, desc="extracting", unit=" texts",
+                                            disable=not progress or not todo) as bar:
+        blocks = iter_text_blocks(source, entry.block_rows, text_column=text_column,
+                                  max_texts=max_texts)
+        for block, block_texts in enumerate(blocks):
+            if block not in todo:
+                continue
+            start, stop = layout.block_bounds(block, entry.block_rows, entry.n_rows)
+            if not np.array_equal(text_digests(block_texts), digests[start:stop]):
+                raise ValueError(f"{entry.metadata['source']}: rows {start}-{stop - 1} changed "
+                                 "between the validation pass and the extraction pass")
+            result = extractor.extract(block_texts)
+            writer.submit(block, result.features)
+            texts += len(block_texts)
+            tokens += result.n_tokens
+            truncated += result.n_truncated
+            slots += result.n_slots
+            bar.update(len(block_texts))
+            todo.discard(block)
+            if not todo:
+                break  # the rest of the file is done or another rank's
+    if todo:
+        raise ValueError(f"{entry.metadata['source']}: has fewer rows than during the validation "
+                         f"pass; blocks {sorted(todo)} were not extracted")
+    return ExtractionSummary(
+        entry.key, texts, tokens, truncated, slots, blocks_written=n_todo,
+        blocks_already_done=int(done.sum()), bytes_written=writer.bytes_written,
+        write_seconds=writer.seconds_writing, seconds=time.perf_counter() - t_start)
