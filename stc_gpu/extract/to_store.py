@@ -1,6 +1,8 @@
 """Run an extractor over a dataset, block by block, into the feature store (resumable)."""
 from __future__ import annotations
 
+import dataclasses
+
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +44,8 @@ class ExtractionSummary:
 
     @property
     def padding_ratio(self) -> float:
-        return 1.0 - self.tokens / self.slots if self.slots else 0.0
+        """Computed token slots per valid token (1.0 = no padding at all)."""
+        return self.slots / self.tokens if self.tokens else 1.0
 
     @property
     def texts_per_s(self) -> float:
@@ -56,6 +59,12 @@ class ExtractionSummary:
     def write_mib_per_s(self) -> float:
         return self.bytes_written / _MIB / self.write_seconds if self.write_seconds else 0.0
 
+    def to_dict(self) -> dict:
+        """The counters and the derived rates, JSON-able."""
+        return {**dataclasses.asdict(self), "padding_ratio": self.padding_ratio,
+                "texts_per_s": self.texts_per_s, "tokens_per_s": self.tokens_per_s,
+                "write_mib_per_s": self.write_mib_per_s}
+
     def format(self) -> str:
         """A few human-readable lines."""
         if self.reused:
@@ -65,7 +74,7 @@ class ExtractionSummary:
             f"entry {self.entry_key}: wrote {self.blocks_written} blocks "
             f"({self.blocks_already_done} were already done)",
             f"texts {self.texts:,}  tokens {self.tokens:,}  truncated {self.truncated:,}  "
-            f"padding {self.padding_ratio:.1%}",
+            f"padding ratio {self.padding_ratio:.3f}",
             f"time {self.seconds:.1f} s  {self.texts_per_s:,.1f} texts/s  "
             f"{self.tokens_per_s:,.0f} tokens/s",
             f"written {self.bytes_written / _MIB:,.1f} MiB at {self.write_mib_per_s:,.1f} MiB/s",

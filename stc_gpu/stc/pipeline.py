@@ -193,9 +193,9 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = config.data or demo_data_path()
     # Read the labels first: a bad label column fails before any forward pass.
-    labels = {col: read_column(data, col, max_rows=config.max_texts) for col in config.label_columns}
-    split_values = (read_column(data, config.split_column, max_rows=config.max_texts)
-                    if config.split_column else None)
+    rows = slice(None, config.max_texts)
+    labels = {col: read_column(data, col)[rows] for col in config.label_columns}
+    split_values = read_column(data, config.split_column)[rows] if config.split_column else None
     t0 = time.perf_counter()
     entry, summary, extractor = extract(config, show_progress=show_progress)
     extraction_s = time.perf_counter() - t0
@@ -222,7 +222,7 @@ def _estimate_flops(extractor, summary, results) -> dict:
     from stc_gpu.cost import estimate_run_flops
 
     return estimate_run_flops(extractor.model.config, n_train_texts=results["n"]["train"],
-                              mean_tokens=summary.n_tokens / max(summary.n_texts, 1),
+                              mean_tokens=summary.tokens / max(summary.texts, 1),
                               n_probe_fits=len(results["probes"]),
                               n_agg_fits=len(results["aggregation"]))
 
