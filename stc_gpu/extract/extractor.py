@@ -1,0 +1,472 @@
+"""The batched extractor: pooled hidden states and FFN activations of every captured layer.
+
+Hooks pool each site's token-level tensor as soon as the model produces it, so the token-level
+tensors of different layers never coexist; the forward pass stops right after the last captured
+site, so blocks past the last layer needed never run. On CUDA the pooled rows of a batch are copied
+to pinned host memory on a side stream while the next batch is computed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_max_length,
+                                      pad_batch, plan_batches, tokenize)
+from stc_gpu.extract.pooling import POOLS, masked_pool, single_token_index
+from stc_gpu.models.adapters import ModelAdapter, adapter_for
+
+KINDS = ("hidden", "ffn")
+
+_OUT_DTYPES = {"float16": torch.float16, "float32": torch.float32}
+_COMPUTE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+@dataclass(frozen=True)
+class BlockFeatures:
+    """Pooled features of a block of texts.
+
+    Attributes
+    ----------
+    features : dict (kind, pool) -> (n_layers_of_kind, n_texts, units) array of the out dtype,
+        rows in input order, layers in the order of ``Extractor.layers[kind]``
+    n_tokens : valid (non-pad) tokens processed
+    n_slots : token slots computed, padding included (padding ratio = n_slots / n_tokens)
+    n_truncated : texts cut at max_length
+    """
+
+    features: dict
+    n_tokens: int
+    n_slots: int
+    n_truncated: int
+
+    @property
+    def padding_ratio(self) -> float:
+        """Token slots computed per valid token (1.0 = no padding)."""
+        return self.n_slots / max(self.n_tokens, 1)
+
+
+@dataclass(frozen=True)
+class TokenFeatures:
+    """Token-level features of one text.
+
+    Attributes
+    ----------
+    tokens : list of str, the text's tokens (special tokens included)
+    features : dict (kind, layer) -> (n_tokens, units) float32 array, for the captured layers
+    """
+
+    tokens: list
+    features: dict
+
+
+class _StopForward(Exception):
+    """Raised by the hook of the last captured site to skip the rest of the forward pass."""
+
+
+def _site_rank(kind: str, layer: int) -> int:
+    """Execution order of a site: hidden.l, ffn.l, hidden.l+1, ..."""
+    return 2 * layer + (kind == "ffn")
+
+
+@contextmanager
+def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: bool = True):
+    """Hooks calling ``sink(kind, layer, tensor)`` at every site of ``layers`` (kind -> indices).
+
+    ``tensor`` is the site's (B, T, units) token-level tensor. With ``stop``, the hook of the last
+    site raises :class:`_StopForward` (the caller catches it). Hooks are removed on exit, errors
+    included.
+    """
+    sites = [(kind, layer) for kind, idx in layers.items() for layer in idx]
+    last = max(sites, key=lambda s: _site_rank(*s)) if (sites and stop) else None
+
+    def emit(kind, layer, tensor):
+        sink(kind, layer, tensor)
+        if (kind, layer) == last:
+            raise _StopForward
+
+    def hidden_in(layer):
+        def hook(module, args, kwargs):
+            emit("hidden", layer, args[0] if args else kwargs["hidden_states"])
+        return hook
+
+    def hidden_out(layer):
+        def hook(module, args, output):
+            emit("hidden", layer, output[0] if isinstance(output, tuple) else output)
+        return hook
+
+    def ffn_in(layer):
+        def hook(module, args):
+            emit("ffn", layer, args[0])
+        return hook
+
+    handles = []
+    try:
+        for kind, layer in sites:
+            if kind == "ffn":
+                handles.append(adapter.ffn_down[layer].register_forward_pre_hook(ffn_in(layer)))
+            elif layer == 0:
+                handles.append(adapter.blocks[0].register_forward_pre_hook(
+                    hidden_in(0), with_kwargs=True))
+            else:
+                handles.append(adapter.blocks[layer - 1].register_forward_hook(hidden_out(layer)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _resolve_layers(layers, max_layer, kinds, n_layers: int) -> dict:
+    """kind -> sorted layer indices; hidden in 0..L, ffn in 0..L-1."""
+    limits = {"hidden": n_layers, "ffn": n_layers - 1}
+    if layers is not None and max_layer is not None:
+        raise ValueError("give either layers or max_layer, not both")
+    if max_layer is not None:
+        if not 0 <= max_layer <= n_layers:
+            raise ValueError(f"max_layer must be in 0..{n_layers}, got {max_layer}")
+        return {k: list(range(min(max_layer, limits[k]) + 1)) for k in kinds}
+    if layers is None:
+        return {k: list(range(limits[k] + 1)) for k in kinds}
+    if not isinstance(layers, dict):
+        layers = {k: layers for k in kinds}
+    unknown = set(layers) - set(kinds)
+    if unknown:
+        raise ValueError(f"layers given for kinds {sorted(unknown)} that are not captured {kinds}")
+    resolved = {}
+    for kind in kinds:
+        idx = sorted({int(i) for i in layers.get(kind, ())})
+        bad = [i for i in idx if not 0 <= i <= limits[kind]]
+        if bad:
+            raise ValueError(f"{kind} layers must be in 0..{limits[kind]}, got {bad}")
+        if not idx:
+            raise ValueError(f"no layers selected for kind {kind!r}")
+        resolved[kind] = idx
+    return resolved
+
+
+def _resolve_dtype(dtype, device: torch.device) -> torch.dtype:
+    if dtype is None:
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, str):
+        if dtype not in _COMPUTE_DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_COMPUTE_DTYPES)}, got {dtype!r}")
+        dtype = _COMPUTE_DTYPES[dtype]
+    if dtype not in _COMPUTE_DTYPES.values():
+        raise ValueError(f"unsupported compute dtype {dtype}")
+    if device.type == "cpu" and dtype == torch.float16:
+        raise ValueError("float16 compute is not supported on CPU; use float32 or bfloat16")
+    return dtype
+
+
+def _weights_sha256(module: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _tokenizer_sha256(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        spec = json.loads(backend.to_str())
+        spec.pop("truncation", None)
+        spec.pop("padding", None)
+    else:
+        spec = {"vocab": sorted(tokenizer.get_vocab().items())}
+    spec["class"] = type(tokenizer).__name__
+    spec["special_tokens"] = {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+class _PoolingSink:
+    """Pools each site's tensor of the current batch into per-(kind, pool) device buffers."""
+
+    def __init__(self, layers: dict, pools, out_dtype: torch.dtype, pool_fn: Callable):
+        self.position = {k: {layer: i for i, layer in enumerate(idx)} for k, idx in layers.items()}
+        self.pools, self.out_dtype, self.pool_fn = pools, out_dtype, pool_fn
+        self.mask = self.single_index = self.buffers = None
+        self.padded = True
+
+    def start(self, mask: torch.Tensor, single_index: torch.Tensor, padded: bool,
+              buffers: dict) -> None:
+        self.mask, self.single_index, self.padded, self.buffers = mask, single_index, padded, buffers
+
+    def __call__(self, kind: str, layer: int, x: torch.Tensor) -> None:
+        pooled = self.pool_fn(x, self.mask, self.single_index, self.pools,
+                              out_dtype=self.out_dtype, padded=self.padded)
+        for pool, rows in pooled.items():
+            self.buffers[(kind, pool)][self.position[kind][layer]].copy_(rows)
+
+
+class _HostCopier:
+    """Moves pooled device rows into the output arrays (input order).
+
+    On CUDA the copy goes to pinned memory on a side stream, and the rows of batch k are scattered
+    into the output after batch k+1 has been queued; elsewhere it is synchronous.
+    """
+
+    def __init__(self, out: dict, device: torch.device):
+        self.out, self.device, self.pending = out, device, None
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+
+    def submit(self, rows: np.ndarray, tensors: dict) -> None:
+        if self.stream is None:
+            self._scatter(rows, tensors)
+            return
+        self.stream.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(self.stream):
+            host = {}
+            for key, tensor in tensors.items():
+                host[key] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+                host[key].copy_(tensor, non_blocking=True)
+                tensor.record_stream(self.stream)
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        self.flush()
+        self.pending = (rows, host, event)
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            rows, host, event = self.pending
+            event.synchronize()
+            self._scatter(rows, host)
+            self.pending = None
+
+    def _scatter(self, rows: np.ndarray, tensors: dict) -> None:
+        for key, tensor in tensors.items():
+            self.out[key][:, rows, :] = tensor.numpy()
+
+
+def _progress_bar(progress, total: int):
+    """``(bar, owned)``: a new tqdm bar for ``True``, the given object, or ``None``."""
+    if progress is None or progress is False:
+        return None, False
+    if progress is True:
+        from tqdm.auto import tqdm
+        return tqdm(total=total, unit="text", desc="extract", dynamic_ncols=True), True
+    return progress, False
+
+
+class Extractor:
+    """Pooled hidden states and FFN activations of a frozen Hugging Face model.
+
+    Parameters
+    ----------
+    model, tokenizer : a supported Hugging Face model (see :mod:`stc_gpu.models.adapters`) and its
+        tokenizer. The model is frozen, put in eval mode and moved to ``device``/``dtype`` once.
+    kinds : subset of ``("hidden", "ffn")``
+    pools : subset of ``("mean", "max", "single")``
+    layers : None (all), a list of layer indices for every kind, or dict kind -> list
+    max_layer : capture layers 0..max_layer (ffn up to L-1); exclusive with ``layers``
+    max_length : tokens per text (default: tokenizer's and model's limit, capped at 512)
+    device : default "cuda" when available, else "cpu"
+    dtype : compute dtype; default float16 on CUDA, float32 on CPU (bfloat16 allowed)
+    out_dtype : "float16" or "float32", dtype of the pooled features
+    token_budget : max rows * padded length of a batch
+    max_pad_fraction : largest fraction of a batch row that may be padding (length bucketing)
+    padding_side : "left" or "right" (default: the tokenizer's); results do not depend on it
+    pool_backend : "auto" (fused Triton kernel on CUDA when available), "torch" or "triton"
+    model_name, revision : identity recorded by :meth:`describe`
+
+    Notes
+    -----
+    ``hidden.L`` is the output of the last block *before* any final norm (GPT-2's ``ln_f``,
+    Llama's ``norm``); see :mod:`stc_gpu.models.adapters`.
+    """
+
+    def __init__(self, model, tokenizer, *, kinds=KINDS, pools=POOLS, layers=None,
+                 max_layer=None, max_length=None, device=None, dtype=None, out_dtype="float16",
+                 token_budget=8192, model_name=None, revision=None, padding_side=None,
+                 pool_backend="auto", max_pad_fraction=DEFAULT_MAX_PAD_FRACTION):
+        self.kinds = tuple(kinds)
+        self.pools = tuple(pools)
+        if not self.kinds or set(self.kinds) - set(KINDS) or len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"kinds must be distinct values of {KINDS}, got {kinds}")
+        if not self.pools or set(self.pools) - set(POOLS) or len(set(self.pools)) != len(self.pools):
+            raise ValueError(f"pools must be distinct values of {POOLS}, got {pools}")
+        if str(out_dtype) not in _OUT_DTYPES:
+            raise ValueError(f"out_dtype must be one of {sorted(_OUT_DTYPES)}, got {out_dtype!r}")
+        self.out_dtype = np.dtype(str(out_dtype))
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.dtype = _resolve_dtype(dtype, self.device)
+
+        self.adapter = adapter_for(model)
+        self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
+        self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
+        self.tokenizer = tokenizer
+        self.n_layers = self.adapter.n_layers
+        self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)
+        self.units = {k: {"hidden": self.adapter.hidden_size, "ffn": self.adapter.ffn_width}[k]
+                      for k in self.kinds}
+
+        self.max_length = int(max_length or default_max_length(tokenizer, model.config))
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        self.token_budget = int(token_budget)
+        if self.token_budget < self.max_length:
+            raise ValueError(f"token_budget ({self.token_budget}) must be at least max_length "
+                             f"({self.max_length})")
+        self.max_pad_fraction = float(max_pad_fraction)
+        self.padding_side = padding_side or getattr(tokenizer, "padding_side", "right")
+        if self.padding_side not in ("left", "right"):
+            raise ValueError(f"padding_side must be 'left' or 'right', got {self.padding_side!r}")
+        self._pad_id = tokenizer.pad_token_id
+        if self._pad_id is None:
+            self._pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self._pool_fn = self._choose_pool_fn(pool_backend)
+        self.model_name = model_name or getattr(model.config, "_name_or_path", None) or None
+        self.revision = revision
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, *, revision=None, **kwargs) -> "Extractor":
+        """Load ``name_or_path`` with :func:`stc_gpu.models.loading.load_model_and_tokenizer`."""
+        from stc_gpu.models.loading import load_model_and_tokenizer
+
+        model, tokenizer = load_model_and_tokenizer(name_or_path, revision=revision)
+        kwargs.setdefault("model_name", name_or_path)
+        return cls(model, tokenizer, revision=revision, **kwargs)
+
+    def _choose_pool_fn(self, backend: str) -> Callable:
+        from stc_gpu.extract import kernels
+
+        if backend not in ("auto", "torch", "triton"):
+            raise ValueError(f"pool_backend must be 'auto', 'torch' or 'triton', got {backend!r}")
+        usable = kernels.fused_pool_available(self.device)
+        if backend == "triton" and not usable:
+            raise ValueError("pool_backend='triton' needs CUDA and the triton package")
+        if backend == "triton" or (backend == "auto" and usable):
+            self.pool_backend = "triton"
+            return kernels.fused_masked_pool
+        self.pool_backend = "torch"
+        return masked_pool
+
+    def describe(self) -> dict:
+        """JSON-able identity of the extraction (the store's model fingerprint).
+
+        ``weights_sha256`` hashes the base model's state dict as it was given to the constructor
+        (before the move to ``device``/``dtype``), so it does not depend on where features are
+        computed; the compute dtype is recorded separately.
+        """
+        from stc_gpu import __version__
+
+        return {
+            "model_name": self.model_name,
+            "revision": self.revision,
+            "weights_sha256": self._weights_digest,
+            "tokenizer_sha256": _tokenizer_sha256(self.tokenizer),
+            "family": self.adapter.family,
+            "n_layers": self.n_layers,
+            "max_length": self.max_length,
+            "padding_side": self.padding_side,
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "out_dtype": self.out_dtype.name,
+            "kinds": list(self.kinds),
+            "pools": list(self.pools),
+            "layers": {k: list(v) for k, v in self.layers.items()},
+            "units": dict(self.units),
+            "stc_gpu_version": __version__,
+        }
+
+    def _plan(self, tokenized) -> list[np.ndarray]:
+        return plan_batches(tokenized.lengths, self.token_budget, self.max_pad_fraction)
+
+    def _to_device(self, batch: Batch) -> dict:
+        """Model inputs of ``batch`` on the device."""
+        pin = self.device.type == "cuda"
+        inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+        if self.padding_side == "left":
+            inputs["position_ids"] = self.adapter.position_ids(batch.attention_mask)
+        return {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=pin)
+                for k, v in inputs.items()}
+
+    def _forward(self, inputs: dict) -> None:
+        """Run the base model until the last captured site."""
+        if self.adapter.decoder:
+            inputs = {**inputs, "use_cache": False}
+        try:
+            self.adapter.base(**inputs)
+        except _StopForward:
+            pass
+
+    def extract(self, texts: Sequence[str], *, progress=None) -> BlockFeatures:
+        """Pooled features of ``texts``.
+
+        Parameters
+        ----------
+        texts : sequence of str
+        progress : True for a tqdm bar (texts/s, tokens/s), or an object whose ``update(n)`` is
+            called with the number of texts of each finished batch
+
+        Returns
+        -------
+        BlockFeatures, rows in input order
+        """
+        tokenized = tokenize(self.tokenizer, texts, self.max_length)
+        n_texts = len(tokenized.ids)
+        out = {(k, p): np.empty((len(self.layers[k]), n_texts, self.units[k]), self.out_dtype)
+               for k in self.kinds for p in self.pools}
+        out_dtype = _OUT_DTYPES[self.out_dtype.name]
+        sink = _PoolingSink(self.layers, self.pools, out_dtype, self._pool_fn)
+        copier = _HostCopier(out, self.device)
+        bar, owned = _progress_bar(progress, n_texts)
+        n_tokens = n_slots = 0
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode(), capture_sites(self.adapter, self.layers, sink):
+                for rows in self._plan(tokenized):
+                    batch = pad_batch(tokenized.ids, rows, self._pad_id, self.padding_side)
+                    inputs = self._to_device(batch)
+                    mask = inputs["attention_mask"]
+                    buffers = {(k, p): torch.empty((len(self.layers[k]), len(rows), self.units[k]),
+                                                   dtype=out_dtype, device=self.device)
+                               for k, p in out}
+                    sink.start(mask, single_token_index(mask, self.adapter.decoder),
+                               batch.padded, buffers)
+                    self._forward(inputs)
+                    copier.submit(batch.rows, buffers)
+                    n_tokens += batch.n_tokens
+                    n_slots += batch.n_slots
+                    if bar is not None:
+                        bar.update(len(rows))
+                        if owned:
+                            rate = n_tokens / max(time.perf_counter() - started, 1e-9)
+                            bar.set_postfix_str(f"{rate:,.0f} tok/s", refresh=False)
+                copier.flush()
+        finally:
+            if owned:
+                bar.close()
+        return BlockFeatures(out, n_tokens, n_slots, int(tokenized.truncated.sum()))
+
+    def token_features(self, texts: Sequence[str]) -> list[TokenFeatures]:
+        """Token-level features of ``texts`` at the captured layers (for heat maps).
+
+        Returns
+        -------
+        list of TokenFeatures in input order; arrays are (n_valid_tokens, units) float32
+        """
+        tokenized = tokenize(self.tokenizer, texts, self.max_length)
+        results: list = [None] * len(tokenized.ids)
+        captured: dict = {}
+
+        def sink(kind, layer, x):
+            captured[(kind, layer)] = x.float().cpu()
+
+        with torch.inference_mode(), capture_sites(self.adapter, self.layers, sink):
+            for rows in self._plan(tokenized):
+                batch = pad_batch(tokenized.ids, rows, self._pad_id, self.padding_side)
+                captured.clear()
+                self._forward(self._to_device(batch))
+                valid = batch.attention_mask.bool()
+                for i, row in enumerate(batch.rows):
+                    tokens = self.tokenizer.convert_ids_to_tokens(tokenized.ids[row])
+                    features = {site: x[i][valid[i]].numpy() for site, x in captured.items()}
+                    results[row] = TokenFeatures(list(tokens), features)
+        return results
