@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("auto", "torch", "cuml", "sklearn")
 
 
-@dataclass
-class PathResult:
+@dataclass(kw_only=True)
+class PathResult(PathArrays):
     """Probes for P problems x A strengths (alphas in the given order).
 
     Attributes
@@ -46,22 +46,12 @@ class PathResult:
         best_intercept at the best checkpoint.
     """
 
-    coef: np.ndarray
-    intercept: np.ndarray
-    objective: np.ndarray
-    n_iter: np.ndarray
-    converged: np.ndarray
     classes: np.ndarray
     alphas: np.ndarray
     n_features: np.ndarray
     mean: np.ndarray | None
     scale: np.ndarray | None
     backend: str
-    val_accuracy: np.ndarray | None = None
-    best_val_accuracy: np.ndarray | None = None
-    best_iter: np.ndarray | None = None
-    best_coef: np.ndarray | None = None
-    best_intercept: np.ndarray | None = None
     params: dict = field(default_factory=dict)
 
     def estimator(self, p: int, a: int, best: bool = False):
@@ -211,12 +201,9 @@ def fit_path(
     else:
         raw = _fit_each(name, Z, y_index, len(classes), alphas_arr, max_iter, tol, val)
     return PathResult(
-        coef=raw.coef, intercept=raw.intercept, objective=raw.objective, n_iter=raw.n_iter,
-        converged=raw.converged, classes=classes, alphas=alphas_arr, n_features=widths,
+        **vars(raw), classes=classes, alphas=alphas_arr, n_features=widths,
         mean=None if mean is None else mean.cpu().numpy(),
-        scale=None if scale is None else scale.cpu().numpy(),
-        backend=name, val_accuracy=raw.val_accuracy, best_val_accuracy=raw.best_val_accuracy,
-        best_iter=raw.best_iter, best_coef=raw.best_coef, best_intercept=raw.best_intercept,
+        scale=None if scale is None else scale.cpu().numpy(), backend=name,
         params=dict(backend=backend, standardize=standardize, max_iter=max_iter, tol=tol,
                     device=None if device is None else str(device)),
     )

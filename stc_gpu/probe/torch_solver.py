@@ -135,30 +135,37 @@ def _coordinate_descent(
 ) -> torch.Tensor:
     """Direction Δ minimising ``gᵀΔ + ½ ΔᵀHΔ + Σ lam |v0 + Δ|`` by cyclic coordinate descent.
 
-    All inputs float64: H (P, q, q) symmetric PSD, g / v0 / lam (P, q). Returns Δ (P, q).
+    Inputs float64: H (P, q, q) symmetric PSD, g / v0 / lam (P, q); returns Δ (P, q) on their
+    device. The sweeps run in numpy on the host: they are sequential over the q coordinates (a
+    few scalar operations each), where per-call dispatch, not arithmetic, is the cost; a
+    device round trip of the small ``(P, q, q)`` Hessian is cheaper than q x sweeps kernel
+    launches.
     """
-    diag = torch.diagonal(H, dim1=1, dim2=2).clone()
-    diag = torch.where(diag > 0, diag * (1 + 1e-10) + 1e-14, torch.ones_like(diag))
+    device = g.device
+    H_np, g_np, v0_np, lam_np = (t.detach().cpu().numpy() for t in (H, g, v0, lam))
+    diag = np.diagonal(H_np, axis1=1, axis2=2).copy()
+    diag = np.where(diag > 0, diag * (1 + 1e-10) + 1e-14, 1.0)
     inv_diag = 1.0 / diag
-    value = v0.clone()
-    Hdelta = torch.zeros_like(g)
+    threshold = lam_np * inv_diag
+    value = v0_np.copy()
+    Hdelta = np.zeros_like(g_np)
     first_change = None
     for _ in range(max_sweeps):
-        change = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
-        for c in range(g.shape[1]):
+        before = value.copy()
+        for c in range(g_np.shape[1]):
             current = value[:, c]
-            z = current - (g[:, c] + Hdelta[:, c]) * inv_diag[:, c]
-            new = torch.sign(z) * torch.clamp(z.abs() - lam[:, c] * inv_diag[:, c], min=0)
+            z = current - (g_np[:, c] + Hdelta[:, c]) * inv_diag[:, c]
+            new = np.sign(z) * np.maximum(np.abs(z) - threshold[:, c], 0.0)
             step = new - current
-            value[:, c] = new
-            Hdelta += H[:, c, :] * step[:, None]
-            change = torch.maximum(change, step.abs() * diag[:, c].sqrt())
-        top = float(change.max())
+            if step.any():
+                value[:, c] = new
+                Hdelta += H_np[:, c, :] * step[:, None]
+        top = float((np.abs(value - before) * np.sqrt(diag)).max(initial=0.0))
         if first_change is None:
             first_change = top
         if top <= _INNER_REL_TOL * first_change or top <= 1e-14:
             break
-    return value - v0
+    return torch.from_numpy(value - v0_np).to(device)
 
 
 class _PathState:
