@@ -1,0 +1,171 @@
+"""``L1LogisticRegression``: one scikit-learn estimator over the torch, cuml and sklearn backends."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from stc_gpu.probe.arrays import is_cupy, to_numpy
+
+logger = logging.getLogger(__name__)
+
+
+def _is_device_array(X: Any) -> bool:
+    return isinstance(X, torch.Tensor) or is_cupy(X)
+
+
+class L1LogisticRegression(ClassifierMixin, BaseEstimator):
+    """L1-regularised logistic regression with the objective of :mod:`stc_gpu.probe.objective`.
+
+    ``mean log-loss + alpha ||W||_1``, intercept not penalised; binary problems have one weight
+    row (sigmoid), multiclass problems one row per class (multinomial softmax).
+
+    Parameters
+    ----------
+    alpha : L1 strength (``alpha = 1 / (C n)`` for scikit-learn's ``C``).
+    backend : "auto" (cuml for GPU-resident data when cuML is usable, else torch), "torch",
+        "cuml" or "sklearn" (liblinear for binary, saga for multinomial).
+    standardize : z-score features with the training rows' mean / std; the scaler is saved with
+        the model and applied by predict / decision_function.
+    max_iter, tol : Newton steps and relative Newton-decrement tolerance (torch), or the
+        backend's own iteration limit and tolerance.
+    device : torch device for the torch backend (default: where X lives).
+    multiclass : only "multinomial" (softmax with L1 over all K x d weights).
+
+    Attributes
+    ----------
+    coef_ : (K, d) weights **in the standardised space** (K = 1 for binary); the η rule ranks
+        feature j by ``sum_k coef_[k, j] ** 2``. ``coef_original_space()`` undoes the scaling.
+    intercept_ : (K,); classes_ : (K_classes,); n_iter_ : (1,) iterations; objective_ : float,
+        our objective on the standardised training rows; backend_ : the backend that ran;
+        mean_, scale_ : (d,) scaler (None without standardisation); n_features_in_.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1e-3,
+        *,
+        backend: str = "auto",
+        standardize: bool = True,
+        max_iter: int = 100,
+        tol: float = 1e-6,
+        device: str | None = None,
+        multiclass: str = "multinomial",
+    ):
+        self.alpha = alpha
+        self.backend = backend
+        self.standardize = standardize
+        self.max_iter = max_iter
+        self.tol = tol
+        self.device = device
+        self.multiclass = multiclass
+
+    def fit(self, X: Any, y: Any, eval_set: tuple[Any, Any] | None = None):
+        """Fit on X (n, d) (numpy, torch or cupy) and labels y (n,).
+
+        ``eval_set=(X_val, y_val)`` keeps the Newton-step checkpoint with the best validation
+        accuracy (see :mod:`stc_gpu.probe.path` for the trade-off).
+        """
+        from stc_gpu.probe.path import fit_path
+
+        if self.multiclass != "multinomial":
+            raise ValueError(f"multiclass must be 'multinomial', got {self.multiclass!r}")
+        if not np.isfinite(self.alpha) or self.alpha < 0:
+            raise ValueError(f"alpha must be a non-negative number, got {self.alpha!r}")
+        if _is_device_array(X):
+            if X.ndim != 2:
+                raise ValueError(f"X must be 2-D (n, d), got shape {tuple(X.shape)}")
+            y = column_or_1d(to_numpy(y), warn=True)
+            self.n_features_in_ = int(X.shape[1])
+        else:
+            X, y = validate_data(
+                self, X, y, dtype=[np.float64, np.float32, np.float16], y_numeric=False
+            )
+        check_classification_targets(y)
+        result = fit_path(
+            X, y, [self.alpha], backend=self.backend, device=self.device,
+            standardize=self.standardize, eval_set=eval_set, max_iter=self.max_iter, tol=self.tol,
+        )
+        best = eval_set is not None
+        self._set_fitted(
+            coef=(result.best_coef if best else result.coef)[0, 0],
+            intercept=(result.best_intercept if best else result.intercept)[0, 0],
+            classes=result.classes,
+            mean=None if result.mean is None else result.mean[0],
+            scale=None if result.scale is None else result.scale[0],
+            n_iter=int((result.best_iter if best else result.n_iter)[0, 0]),
+            objective=float(result.objective[0, 0]),
+            backend=result.backend,
+        )
+        logger.info("L1LogisticRegression fitted with the %s backend", self.backend_)
+        return self
+
+    def _set_fitted(self, *, coef, intercept, classes, mean, scale, n_iter, objective, backend):
+        self.coef_ = np.asarray(coef, dtype=np.float64)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64).reshape(-1)
+        self.classes_ = np.asarray(classes)
+        self.mean_ = None if mean is None else np.asarray(mean, dtype=np.float64)
+        self.scale_ = None if scale is None else np.asarray(scale, dtype=np.float64)
+        self.n_iter_ = np.array([n_iter])
+        self.objective_ = objective
+        self.backend_ = backend
+        self.n_features_in_ = self.coef_.shape[1]
+
+    def _transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        if _is_device_array(X):
+            X = to_numpy(X)
+        X = validate_data(self, X, dtype=[np.float64, np.float32, np.float16], reset=False)
+        X = np.asarray(X, dtype=np.float64)
+        return X if self.mean_ is None else (X - self.mean_) / self.scale_
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Margins: (n,) for binary (positive -> ``classes_[1]``), (n, K) for multiclass."""
+        M = self._transform(X) @ self.coef_.T + self.intercept_
+        return M[:, 0] if M.shape[1] == 1 else M
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities (n, K_classes)."""
+        M = self.decision_function(X)
+        if M.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-M))
+            return np.stack([1 - p, p], axis=1)
+        M = M - M.max(axis=1, keepdims=True)
+        E = np.exp(M)
+        return E / E.sum(axis=1, keepdims=True)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels (n,)."""
+        M = self.decision_function(X)
+        index = (M > 0).astype(int) if M.ndim == 1 else M.argmax(axis=1)
+        return self.classes_[index]
+
+    def coef_original_space(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(coef (K, d), intercept (K,))`` acting on raw, unstandardised features."""
+        check_is_fitted(self, "coef_")
+        if self.mean_ is None:
+            return self.coef_.copy(), self.intercept_.copy()
+        coef = self.coef_ / self.scale_
+        return coef, self.intercept_ - coef @ self.mean_
+
+    def save(self, path) -> None:
+        """Write the fitted probe to directory ``path`` as ``probe.npz`` + ``probe.json``."""
+        from stc_gpu.probe.io import save_probe
+
+        save_probe(self, path)
+
+    @classmethod
+    def load(cls, path) -> "L1LogisticRegression":
+        """Read a probe written by :meth:`save` (CPU only, no pickle)."""
+        from stc_gpu.probe.io import load_probe
+
+        return load_probe(cls, path)

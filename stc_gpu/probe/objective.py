@@ -1,0 +1,88 @@
+"""The one L1-logistic objective every backend minimises, and converters to other conventions.
+
+Convention (used everywhere in stc-gpu)::
+
+    f(W, b) = (1/n) * sum_i loss(x_i W^T + b, y_i) + alpha * sum_{k,j} |W_kj|
+
+* binary (2 classes): one weight vector, ``K = 1``, ``loss = log(1 + exp(-s_i m_i))`` with
+  ``s_i = +1`` for ``classes[1]`` and ``-1`` for ``classes[0]`` (scikit-learn's sign convention);
+* multiclass (``K >= 3`` classes): multinomial (softmax) logistic regression with one weight row
+  per class, ``loss = -log softmax(m_i)[y_i]``; the L1 penalty is summed over all ``K x d``
+  weights (the η rule ranks a feature by its squared weights summed over the ``K`` rows);
+* the intercept ``b`` (shape ``(K,)``) is never penalised; ``alpha >= 0`` is our strength.
+
+scikit-learn minimises ``C * sum_i loss + ||W||_1`` (same minimiser as ours with
+``alpha = 1 / (C n)``); cuML minimises ``mean loss + (1/C) ||W||_1 / (n if penalty_normalized)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def alpha_from_sklearn_C(C: float, n_samples: int) -> float:
+    """Our ``alpha`` for scikit-learn's inverse strength ``C`` on ``n_samples`` rows."""
+    _check_positive(C=C, n_samples=n_samples)
+    return 1.0 / (C * n_samples)
+
+
+def sklearn_C_from_alpha(alpha: float, n_samples: int) -> float:
+    """scikit-learn's ``C`` for our ``alpha`` on ``n_samples`` rows (``C = 1 / (alpha n)``)."""
+    _check_positive(alpha=alpha, n_samples=n_samples)
+    return 1.0 / (alpha * n_samples)
+
+
+def cuml_C_from_alpha(alpha: float, n_samples: int, penalty_normalized: bool = True) -> float:
+    """cuML ``LogisticRegression(C=...)`` for our ``alpha``.
+
+    cuML uses ``l1_strength = 1 / C`` and divides it by ``n`` when ``penalty_normalized`` (its
+    default), so ``C = 1 / (alpha n)`` then, and ``C = 1 / alpha`` otherwise.
+    """
+    _check_positive(alpha=alpha, n_samples=n_samples)
+    return 1.0 / (alpha * n_samples) if penalty_normalized else 1.0 / alpha
+
+
+def alpha_from_cuml_C(C: float, n_samples: int, penalty_normalized: bool = True) -> float:
+    """Inverse of :func:`cuml_C_from_alpha`."""
+    _check_positive(C=C, n_samples=n_samples)
+    return 1.0 / (C * n_samples) if penalty_normalized else 1.0 / C
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def margins(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """Decision values ``X coef^T + intercept``: ``X (n, d)``, ``coef (K, d)`` -> ``(n, K)``."""
+    return np.asarray(X, dtype=np.float64) @ np.asarray(coef, np.float64).T + np.asarray(
+        intercept, np.float64
+    )
+
+
+def mean_logistic_loss(M: np.ndarray, y_index: np.ndarray) -> float:
+    """Mean loss of margins ``M (n, K)`` for class indices ``y_index (n,)`` (see module doc)."""
+    M = np.asarray(M, dtype=np.float64)
+    if M.shape[1] == 1:
+        signed = np.where(y_index == 1, M[:, 0], -M[:, 0])
+        return float(np.mean(np.logaddexp(0.0, -signed)))
+    shift = M.max(axis=1, keepdims=True)
+    log_norm = shift[:, 0] + np.log(np.exp(M - shift).sum(axis=1))
+    return float(np.mean(log_norm - M[np.arange(len(M)), y_index]))
+
+
+def l1_objective(
+    X: np.ndarray, y_index: np.ndarray, coef: np.ndarray, intercept: np.ndarray, alpha: float
+) -> float:
+    """Our objective ``f(W, b)`` in float64.
+
+    Parameters
+    ----------
+    X : (n, d) features (already standardised if the model standardises).
+    y_index : (n,) class indices in ``0..K_classes-1``.
+    coef : (K, d) weights, ``K = 1`` for binary.
+    intercept : (K,) intercepts.
+    alpha : L1 strength of our convention.
+    """
+    loss = mean_logistic_loss(margins(X, coef, intercept), np.asarray(y_index))
+    return loss + alpha * float(np.abs(np.asarray(coef, np.float64)).sum())

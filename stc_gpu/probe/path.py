@@ -1,0 +1,244 @@
+"""``fit_path``: L1-logistic probes for P problems sharing labels, over a path of A strengths.
+
+Iterations as a hyper-parameter (``eval_set``): the paper picks each probe's number of training
+iterations on the validation split. With ``eval_set`` the torch backend scores the validation rows
+after every Newton step and keeps the best checkpoint per (problem, alpha) in ``best_coef``. The
+trade-off: an early checkpoint acts as extra regularisation and can score better on validation, but
+it is not the minimiser of the documented objective (so objectives are not comparable across
+backends), and picking it on validation makes the validation score optimistic; report a test score.
+Newton steps are few (typically 5-15), so checkpoints are coarse. The sklearn and cuml backends
+only score the final iterate (``best_iter == n_iter``).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from stc_gpu.probe import cuml_backend, sklearn_backend
+from stc_gpu.probe.arrays import as_tensor, encode_labels, is_cupy, to_numpy
+from stc_gpu.probe.objective import l1_objective
+from stc_gpu.probe.standardize import check_finite, fit_scaler, standardized_copy
+from stc_gpu.probe.torch_solver import PathArrays, solve_path
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "torch", "cuml", "sklearn")
+
+
+@dataclass(kw_only=True)
+class PathResult(PathArrays):
+    """Probes for P problems x A strengths (alphas in the given order).
+
+    Attributes
+    ----------
+    coef : (P, A, K, d) weights in the standardised space (``K = 1`` for binary, else one row per
+        class); lists of problems with different widths are zero-padded to the largest ``d``.
+    intercept : (P, A, K); objective, n_iter, converged : (P, A).
+    classes : (K_classes,) labels; alphas : (A,); n_features : (P,) true width of each problem.
+    mean, scale : (P, d) the training-row scaler (None when ``standardize=False``).
+    backend : the backend that ran.
+    val_accuracy, best_val_accuracy, best_iter : (P, A) with an eval set, and best_coef /
+        best_intercept at the best checkpoint.
+    """
+
+    classes: np.ndarray
+    alphas: np.ndarray
+    n_features: np.ndarray
+    mean: np.ndarray | None
+    scale: np.ndarray | None
+    backend: str
+    params: dict = field(default_factory=dict)
+
+    def estimator(self, p: int, a: int, best: bool = False):
+        """A fitted :class:`L1LogisticRegression` for problem ``p`` and strength ``a``.
+
+        ``best=True`` takes the best validation checkpoint (needs an eval set).
+        """
+        from stc_gpu.probe.estimator import L1LogisticRegression
+
+        if best and self.best_coef is None:
+            raise ValueError("best=True needs a path fitted with eval_set")
+        d = int(self.n_features[p])
+        coef = (self.best_coef if best else self.coef)[p, a, :, :d]
+        intercept = (self.best_intercept if best else self.intercept)[p, a]
+        model = L1LogisticRegression(alpha=float(self.alphas[a]), **self.params)
+        model._set_fitted(
+            coef=coef,
+            intercept=intercept,
+            classes=self.classes,
+            mean=None if self.mean is None else self.mean[p, :d],
+            scale=None if self.scale is None else self.scale[p, :d],
+            n_iter=int((self.best_iter if best else self.n_iter)[p, a]),
+            objective=float(self.objective[p, a]),
+            backend=self.backend,
+        )
+        return model
+
+
+def resolve_backend(backend: str, X: Any, device: str | torch.device | None = None) -> str:
+    """The backend that will run: ``auto`` means cuml for GPU-resident data when cuML is usable,
+    else torch."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cuml" and not cuml_backend.cuml_available():
+        raise ValueError("backend='cuml' needs cuML, cupy and a CUDA device")
+    if backend != "auto":
+        return backend
+    first = X[0] if isinstance(X, (list, tuple)) else X
+    on_gpu = is_cupy(first) or (isinstance(first, torch.Tensor) and first.is_cuda)
+    on_gpu = on_gpu or (device is not None and torch.device(device).type == "cuda")
+    return "cuml" if on_gpu and cuml_backend.cuml_available() else "torch"
+
+
+def _stack_problems(X: Any, device) -> tuple[torch.Tensor, np.ndarray]:
+    """(P, n, d) tensor (zero-padded if a list of widths) and each problem's width (P,)."""
+    if isinstance(X, (list, tuple)):
+        if len(X) == 0:
+            raise ValueError("X is an empty list of problems")
+        parts = [as_tensor(x, device) for x in X]
+        if any(part.ndim != 2 for part in parts):
+            raise ValueError("each problem in a list X must be a 2-D (n, d) array")
+        rows = {part.shape[0] for part in parts}
+        if len(rows) != 1:
+            raise ValueError(f"all problems must have the same number of rows, got {sorted(rows)}")
+        widths = np.array([part.shape[1] for part in parts])
+        dtype = functools.reduce(torch.promote_types, [part.dtype for part in parts])
+        stacked = torch.zeros(
+            (len(parts), parts[0].shape[0], int(widths.max())), dtype=dtype, device=parts[0].device
+        )
+        for p, part in enumerate(parts):
+            stacked[p, :, : part.shape[1]] = part
+        return stacked, widths
+    tensor = as_tensor(X, device)
+    if tensor.ndim == 2:
+        tensor = tensor[None]
+    if tensor.ndim != 3:
+        raise ValueError(f"X must be (n, d), (P, n, d) or a list of (n, d), got shape {tuple(tensor.shape)}")
+    return tensor, np.full(tensor.shape[0], tensor.shape[2])
+
+
+def _compute_dtype(X: torch.Tensor) -> torch.dtype:
+    return torch.float64 if X.dtype == torch.float64 else torch.float32
+
+
+def _val_labels(classes: np.ndarray, y_val: Any) -> np.ndarray:
+    y_val = to_numpy(y_val).reshape(-1)
+    index = np.searchsorted(classes, y_val)
+    index = np.clip(index, 0, len(classes) - 1)
+    if not np.all(classes[index] == y_val):
+        raise ValueError("eval_set labels contain classes not seen in y")
+    return index.astype(np.int64)
+
+
+def fit_path(
+    X: Any,
+    y: Any,
+    alphas: Sequence[float],
+    *,
+    backend: str = "auto",
+    device: str | torch.device | None = None,
+    standardize: bool = True,
+    eval_set: tuple[Any, Any] | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    progress: bool = False,
+) -> PathResult:
+    """Fit L1-logistic probes for P problems sharing labels ``y`` over strengths ``alphas``.
+
+    Parameters
+    ----------
+    X : (P, n, d) or (n, d) array, or a list of P (n, d_p) arrays (numpy float16/32/64, torch,
+        or cupy); float16 is computed in float32.
+    y : (n,) labels (two or more classes; binary -> sigmoid, more -> multinomial softmax).
+    alphas : A strengths of our convention (:mod:`stc_gpu.probe.objective`).
+    backend : "torch", "cuml", "sklearn" or "auto" (cuml for GPU-resident data when usable).
+    device : torch device for the torch backend (default: where X lives).
+    standardize : z-score features with training-row statistics (saved in the result).
+    eval_set : optional ``(X_val, y_val)``, X_val shaped like X; see the module docstring.
+    max_iter : Newton steps per alpha (torch) or the backend's own iteration limit.
+    tol : relative Newton-decrement tolerance (torch) or the backend's own tolerance.
+    progress : log one line per alpha (torch backend).
+    """
+    name = resolve_backend(backend, X, device)
+    logger.info("fitting L1 logistic probes with the %s backend", name)
+    device = torch.device(device) if device is not None else None
+    if name == "cuml":
+        device = device or torch.device("cuda")
+    stacked, widths = _stack_problems(X, device)
+    if stacked.shape[1] == 0 or stacked.shape[2] == 0:
+        raise ValueError(f"X has no rows or no features: shape {tuple(stacked.shape)}")
+    classes, y_index = encode_labels(y, stacked.shape[1])
+    alphas_arr = np.asarray(alphas, dtype=np.float64).reshape(-1)
+    if alphas_arr.size == 0 or not np.all(np.isfinite(alphas_arr)) or np.any(alphas_arr < 0):
+        raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
+    if standardize:
+        mean, scale = fit_scaler(stacked)
+    else:
+        check_finite(stacked)
+        mean = scale = None
+    dtype = _compute_dtype(stacked)
+    solve_device = stacked.device if device is None else device
+    Z = standardized_copy(stacked, mean, scale, dtype, solve_device)
+    val = None
+    if eval_set is not None:
+        Xv, yv = eval_set
+        Xv_stacked, _ = _stack_problems(Xv, device)
+        if Xv_stacked.shape[0] != Z.shape[0] or Xv_stacked.shape[2] != Z.shape[2]:
+            raise ValueError("eval_set X must have the same problems and widths as X")
+        if Xv_stacked.shape[1] != len(to_numpy(yv).reshape(-1)):
+            raise ValueError("eval_set X and y have different lengths")
+        val = (standardized_copy(Xv_stacked, mean, scale, dtype, solve_device), _val_labels(classes, yv))
+    if name == "torch":
+        raw = solve_path(
+            Z, y_index, len(classes), alphas_arr, max_iter=max_iter, tol=tol, eval_set=val,
+            progress=logger.info if progress else None,
+        )
+    else:
+        raw = _fit_each(name, Z, y_index, len(classes), alphas_arr, max_iter, tol, val)
+    return PathResult(
+        **vars(raw), classes=classes, alphas=alphas_arr, n_features=widths,
+        mean=None if mean is None else mean.cpu().numpy(),
+        scale=None if scale is None else scale.cpu().numpy(), backend=name,
+        params=dict(backend=backend, standardize=standardize, max_iter=max_iter, tol=tol,
+                    device=None if device is None else str(device)),
+    )
+
+
+def _fit_each(name, Z, y_index, n_classes, alphas, max_iter, tol, val) -> PathArrays:
+    """sklearn / cuml: one fit per (problem, alpha); objectives evaluated with ours."""
+    P, n, d = Z.shape
+    K = 1 if n_classes == 2 else n_classes
+    A = len(alphas)
+    out = PathArrays(
+        coef=np.zeros((P, A, K, d)), intercept=np.zeros((P, A, K)), objective=np.zeros((P, A)),
+        n_iter=np.zeros((P, A), dtype=np.int64), converged=np.ones((P, A), dtype=bool),
+    )
+    if val is not None:
+        out.val_accuracy = np.zeros((P, A))
+    for p in range(P):
+        X_host = Z[p].cpu().numpy().astype(np.float64)
+        if name == "cuml":
+            import cupy as cp
+
+            X_fit, y_fit = cp.from_dlpack(Z[p].contiguous()), cp.asarray(y_index)
+            fit_one = cuml_backend.fit_one
+        else:
+            X_fit, y_fit, fit_one = X_host, y_index, sklearn_backend.fit_one
+        for a, alpha in enumerate(alphas):
+            coef, intercept, n_iter = fit_one(X_fit, y_fit, n_classes, float(alpha), max_iter, tol)
+            out.coef[p, a], out.intercept[p, a], out.n_iter[p, a] = coef, intercept, n_iter
+            out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha))
+            if val is not None:
+                Mv = val[0][p].cpu().numpy().astype(np.float64) @ coef.T + intercept
+                pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
+                out.val_accuracy[p, a] = float(np.mean(pred == val[1]))
+    if val is not None:
+        out.best_val_accuracy = out.val_accuracy.copy()
+        out.best_iter = out.n_iter.copy()
+        out.best_coef, out.best_intercept = out.coef, out.intercept
+    return out

@@ -1,0 +1,358 @@
+"""L1 logistic probes: objective, converters, backends against a tightly converged reference."""
+from __future__ import annotations
+
+import gzip
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from stc_gpu.probe import (
+    L1LogisticRegression,
+    alpha_from_cuml_C,
+    alpha_from_sklearn_C,
+    cuml_C_from_alpha,
+    fit_path,
+    l1_objective,
+    sklearn_C_from_alpha,
+)
+from stc_gpu.probe.sklearn_backend import INTERCEPT_SCALING, _l1_kwargs
+
+REL_TOL = 1e-4
+DEMO_RT = Path(__file__).parents[2] / "stc_gpu" / "demo" / "rt_snippets.csv.gz"
+
+
+def _standardize(X):
+    X = np.asarray(X, dtype=np.float64)
+    std = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+
+
+def reference_objective(Xs, y_index, alpha):
+    """Our objective at a tightly converged sklearn solution on standardised data.
+
+    liblinear at tol 1e-10 can stall at float precision without meeting its test; 300 of its
+    Newton iterations reach the same objective to ~1e-12 on these data.
+    """
+    binary = len(np.unique(y_index)) == 2
+    model = LogisticRegression(
+        C=sklearn_C_from_alpha(alpha, len(y_index)),
+        solver="liblinear" if binary else "saga",
+        tol=1e-10,
+        max_iter=300 if binary else 100_000,
+        intercept_scaling=INTERCEPT_SCALING,
+        **_l1_kwargs(),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(Xs, y_index)
+    return l1_objective(Xs, y_index, model.coef_, model.intercept_, alpha), model.coef_
+
+
+def eta_set(coef, eta):
+    """Neurons whose squared weights (summed over classes) reach η of the total, crossing one in."""
+    energy = (np.atleast_2d(coef) ** 2).sum(axis=0)
+    order = np.argsort(-energy, kind="stable")
+    cumulative = np.cumsum(energy[order])
+    k = int(np.searchsorted(cumulative, eta * energy.sum(), side="right")) + 1
+    return set(order[: min(k, len(order))].tolist())
+
+
+def jaccard(a, b):
+    return len(a & b) / max(1, len(a | b))
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    """Correlated features, a few huge-variance and offset ones, sparse truth: X (300, 40)."""
+    rng = np.random.default_rng(0)
+    n, d = 300, 40
+    base = rng.standard_normal((n, 8))
+    X = base @ rng.standard_normal((8, d)) + 0.5 * rng.standard_normal((n, d))
+    X[:, :3] *= 300.0
+    X[:, 3] += 1e3
+    w = np.zeros(d)
+    w[[0, 5, 9, 17]] = [0.004, 1.0, -0.8, 0.6]
+    y = (X @ w + rng.standard_normal(n) > 0).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def rt_features():
+    """A real case: 500 RT snippets, hashed bag of words (256 dense columns), binary sentiment."""
+    if not DEMO_RT.exists():
+        pytest.skip("bundled RT demo data missing")
+    import csv
+    import io
+
+    with gzip.open(DEMO_RT, "rt", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(io.StringIO(handle.read())))
+    rng = np.random.default_rng(1)
+    rows = [rows[i] for i in rng.permutation(len(rows))[:500]]
+    texts = [row["text"] for row in rows]
+    y = np.array([row["label"] for row in rows])  # "fresh" / "rotten"
+    vectorizer = HashingVectorizer(n_features=256, alternate_sign=False, norm=None)
+    return vectorizer.transform(texts).toarray().astype(np.float32), y
+
+
+# ---------------------------------------------------------------- convention and converters
+
+
+def test_converters_round_trip_and_match_sklearn_objective(synthetic):
+    X, y = synthetic
+    n = len(y)
+    assert alpha_from_sklearn_C(sklearn_C_from_alpha(3e-3, n), n) == pytest.approx(3e-3)
+    assert sklearn_C_from_alpha(1e-3, 1000) == pytest.approx(1.0)
+    for normalized in (True, False):
+        C = cuml_C_from_alpha(2e-3, n, penalty_normalized=normalized)
+        assert alpha_from_cuml_C(C, n, penalty_normalized=normalized) == pytest.approx(2e-3)
+    # cuML: l1_strength = 1/C, divided by n when normalized -> sklearn's C then, 1/alpha otherwise
+    assert cuml_C_from_alpha(2e-3, n) == pytest.approx(sklearn_C_from_alpha(2e-3, n))
+    assert cuml_C_from_alpha(2e-3, n, penalty_normalized=False) == pytest.approx(500.0)
+    # sklearn's objective C * sum(loss) + ||w||_1 equals C n times ours at the same point
+    Xs = _standardize(X)
+    rng = np.random.default_rng(0)
+    coef, intercept, alpha = rng.standard_normal((1, X.shape[1])), np.array([0.3]), 5e-3
+    C = sklearn_C_from_alpha(alpha, n)
+    margin = Xs @ coef[0] + intercept[0]
+    sk_objective = C * np.logaddexp(0, -np.where(y == 1, margin, -margin)).sum() + np.abs(coef).sum()
+    assert sk_objective == pytest.approx(C * n * l1_objective(Xs, y, coef, intercept, alpha))
+    with pytest.raises(ValueError, match="positive"):
+        sklearn_C_from_alpha(0.0, n)
+
+
+# ---------------------------------------------------------------- every backend reaches the reference
+
+
+@pytest.mark.parametrize("backend", ["torch", "sklearn"])
+@pytest.mark.parametrize("data", ["synthetic", "rt_features"])
+def test_backend_reaches_reference_objective_and_eta_sets(backend, data, request):
+    X, labels = request.getfixturevalue(data)
+    y = np.unique(labels, return_inverse=True)[1]
+    Xs = _standardize(X)
+    alphas = [0.05, 0.02, 0.008]
+    result = fit_path(X, y, alphas, backend=backend, tol=1e-8,
+                      max_iter=100 if backend == "torch" else 1000)
+    assert result.backend == backend
+    for a, alpha in enumerate(alphas):
+        reference, ref_coef = reference_objective(Xs, y, alpha)
+        ours = l1_objective(Xs, y, result.coef[0, a], result.intercept[0, a], alpha)
+        assert ours == pytest.approx(result.objective[0, a], rel=1e-5)
+        assert ours <= reference * (1 + REL_TOL)
+        assert ours >= reference * (1 - 1e-3)  # not a different objective
+        if alpha == 0.02:
+            assert jaccard(eta_set(result.coef[0, a], 0.5), eta_set(ref_coef, 0.5)) >= 0.95
+            assert jaccard(eta_set(result.coef[0, a], 0.9), eta_set(ref_coef, 0.9)) >= 0.95
+
+
+@pytest.mark.parametrize("backend", ["torch", "sklearn"])
+def test_multiclass_multinomial_reaches_reference(backend):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((240, 20))
+    y = np.array(["a", "b", "c"])[np.argmax(X[:, :3] * 2 + rng.standard_normal((240, 3)), 1)]
+    Xs, y_index = _standardize(X), np.unique(y, return_inverse=True)[1]
+    alpha = 0.02
+    model = L1LogisticRegression(alpha, backend=backend, tol=1e-8 if backend == "torch" else 1e-10,
+                                 max_iter=100 if backend == "torch" else 100_000).fit(X, y)
+    assert model.coef_.shape == (3, 20) and model.intercept_.shape == (3,)
+    reference, _ = reference_objective(Xs, y_index, alpha)
+    ours = l1_objective(Xs, y_index, model.coef_, model.intercept_, alpha)
+    assert abs(ours - reference) <= REL_TOL * reference
+    assert model.score(X, y) > 0.7
+    proba = model.predict_proba(X)
+    assert proba.shape == (240, 3) and np.allclose(proba.sum(1), 1)
+    assert set(model.predict(X)) <= set(y)
+
+
+# ---------------------------------------------------------------- batched path
+
+
+def test_batched_path_matches_single_fits_in_any_alpha_order(synthetic):
+    X, y = synthetic
+    rng = np.random.default_rng(5)
+    stack = np.stack([X, X[:, rng.permutation(X.shape[1])], X * 2 + 1]).astype(np.float32)
+    alphas = [0.01, 0.05, 0.02]  # unsorted: returned in this order
+    batched = fit_path(stack, y, alphas, backend="torch")
+    assert batched.coef.shape == (3, 3, 1, X.shape[1])
+    assert batched.objective.shape == batched.n_iter.shape == (3, 3)
+    assert batched.converged.all()
+    assert np.all(np.diff(batched.objective[:, [1, 2, 0]], axis=1) < 0)  # weaker alpha, lower f
+    for p in range(3):
+        for a, alpha in enumerate(alphas):
+            single = L1LogisticRegression(alpha, backend="torch").fit(stack[p], y)
+            assert batched.objective[p, a] == pytest.approx(single.objective_, rel=REL_TOL)
+    # scaling a feature does not change the standardised problem
+    assert batched.objective[2] == pytest.approx(batched.objective[0], rel=REL_TOL)
+    model = batched.estimator(1, 2)
+    assert model.score(stack[1], y) == pytest.approx(
+        L1LogisticRegression(0.02).fit(stack[1], y).score(stack[1], y), abs=0.01)
+
+
+def test_list_of_problems_with_different_widths(synthetic):
+    X, y = synthetic
+    result = fit_path([X[:, :10], X], y, [0.02], backend="torch")
+    assert result.coef.shape == (2, 1, 1, X.shape[1])
+    assert list(result.n_features) == [10, X.shape[1]]
+    assert np.all(result.coef[0, 0, 0, 10:] == 0)
+    narrow = result.estimator(0, 0)
+    assert narrow.coef_.shape == (1, 10) and narrow.mean_.shape == (10,)
+    assert narrow.objective_ == pytest.approx(
+        L1LogisticRegression(0.02).fit(X[:, :10], y).objective_, rel=REL_TOL)
+
+
+def test_eval_set_keeps_best_checkpoint(synthetic):
+    X, y = synthetic
+    train, val = slice(0, 200), slice(200, None)
+    stack = np.stack([X, X[:, ::-1]])
+    result = fit_path(stack[:, train], y[train], [0.05, 0.005], eval_set=(stack[:, val], y[val]))
+    assert result.best_val_accuracy.shape == (2, 2)
+    assert np.all(result.best_val_accuracy >= result.val_accuracy)
+    assert np.all((1 <= result.best_iter) & (result.best_iter <= result.n_iter))
+    best = result.estimator(0, 1, best=True)
+    assert best.score(X[val], y[val]) == pytest.approx(result.best_val_accuracy[0, 1])
+    final = result.estimator(0, 1)
+    assert final.score(X[val], y[val]) == pytest.approx(result.val_accuracy[0, 1])
+    model = L1LogisticRegression(0.005).fit(X[train], y[train], eval_set=(X[val], y[val]))
+    assert model.score(X[val], y[val]) == pytest.approx(result.best_val_accuracy[0, 1])
+
+
+# ---------------------------------------------------------------- standardisation
+
+
+def test_streaming_scaler_matches_numpy_across_chunks(monkeypatch):
+    from stc_gpu.probe import standardize
+
+    monkeypatch.setattr(standardize, "_CHUNK_ELEMENTS", 7 * 5)  # 1-row chunks of 2 problems
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 23, 5)) * 10 + 1e4
+    X[:, :, 2] = 7.0  # constant feature
+    mean, scale = standardize.fit_scaler(torch.from_numpy(X.astype(np.float32)))
+    assert mean.dtype == torch.float64
+    np.testing.assert_allclose(mean.numpy(), X.astype(np.float32).astype(np.float64).mean(1))
+    expected = X.astype(np.float32).astype(np.float64).std(1)
+    expected[:, 2] = 1.0
+    np.testing.assert_allclose(scale.numpy(), expected, rtol=1e-9)
+    Z = standardize.standardized_copy(torch.from_numpy(X), mean, scale, torch.float32)
+    assert torch.isfinite(Z).all() and Z.dtype == torch.float32
+    assert float(Z[:, :, 2].abs().max()) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_predict_applies_saved_scaler_and_standardize_switch(synthetic):
+    X, y = synthetic
+    model = L1LogisticRegression(0.01).fit(X, y)
+    np.testing.assert_allclose(model.mean_, X.mean(0), rtol=1e-6)
+    Xs = (X - model.mean_) / model.scale_
+    np.testing.assert_allclose(model.decision_function(X), Xs @ model.coef_[0] + model.intercept_[0])
+    coef, intercept = model.coef_original_space()
+    np.testing.assert_allclose(model.decision_function(X), X @ coef[0] + intercept[0], rtol=1e-6,
+                               atol=1e-8)
+    raw = L1LogisticRegression(0.01, standardize=False).fit(_standardize(X), y)
+    assert raw.mean_ is None
+    assert raw.objective_ == pytest.approx(model.objective_, rel=REL_TOL)
+
+
+# ---------------------------------------------------------------- awkward inputs and errors
+
+
+def test_n_less_than_d_zero_columns_and_float16(rt_features):
+    X, y = rt_features
+    X, y = X[:80], y[:80]  # 80 rows, 256 columns, many all-zero
+    assert (X.std(0) == 0).any()
+    for features in (X, X.astype(np.float16), torch.from_numpy(X)):
+        model = L1LogisticRegression(0.01).fit(features, y)
+        assert np.isfinite(model.coef_).all() and model.n_iter_[0] >= 1
+        assert np.all(model.coef_[0, X.std(0) == 0] == 0)
+        assert model.score(X, y) > 0.8
+    f16 = L1LogisticRegression(0.01).fit(X.astype(np.float16), y)
+    f32 = L1LogisticRegression(0.01).fit(X.astype(np.float16).astype(np.float32), y)
+    assert f16.objective_ == pytest.approx(f32.objective_, rel=REL_TOL)
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (np.ones((10, 3)), np.zeros(10), "one class"),
+        (np.array([[np.nan, 1.0]] * 4), np.array([0, 1, 0, 1]), "NaN"),
+        (np.array([[np.inf, 1.0]] * 4), np.array([0, 1, 0, 1]), "inf"),
+        (np.ones((10, 3)), np.array([0, 1] * 4), "inconsistent|rows"),
+    ],
+)
+def test_clear_errors_from_estimator(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        L1LogisticRegression().fit(X, y)
+
+
+def test_clear_errors_from_fit_path():
+    X = np.random.default_rng(0).standard_normal((2, 10, 3))
+    y = np.array([0, 1] * 5)
+    with pytest.raises(ValueError, match="rows"):
+        fit_path(X, y[:8], [0.1])
+    with pytest.raises(ValueError, match="one class"):
+        fit_path(X, np.zeros(10), [0.1])
+    bad = X.copy()
+    bad[1, 3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_path(bad, y, [0.1])
+    with pytest.raises(ValueError, match="alphas"):
+        fit_path(X, y, [-1.0])
+    with pytest.raises(ValueError, match="backend"):
+        fit_path(X, y, [0.1], backend="nope")
+    with pytest.raises(ValueError, match="same number of rows"):
+        fit_path([X[0], X[1, :5]], y, [0.1])
+    with pytest.raises(ValueError, match="classes not seen"):
+        fit_path(X, y, [0.1], eval_set=(X, y + 5))
+
+
+def test_auto_backend_on_cpu_is_torch_and_says_so(synthetic, caplog):
+    X, y = synthetic
+    with caplog.at_level(logging.INFO, logger="stc_gpu.probe"):
+        model = L1LogisticRegression(0.05).fit(X, y)
+    assert model.backend_ == "torch"
+    assert "torch backend" in caplog.text
+
+
+def test_cuml_backend_without_cuml_is_a_clear_error(synthetic):
+    from stc_gpu.probe.cuml_backend import cuml_available
+
+    if cuml_available():
+        pytest.skip("cuML is installed here")
+    with pytest.raises(ValueError, match="cuML"):
+        L1LogisticRegression(backend="cuml").fit(*synthetic)
+
+
+# ---------------------------------------------------------------- save / load
+
+
+def test_save_load_round_trip_without_pickle(tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 6)) * 5 + 3
+    y = np.array(["neg", "neu", "pos"])[np.argmax(X[:, :3] + rng.standard_normal((90, 3)), 1)]
+    model = L1LogisticRegression(0.01).fit(X, y)
+    model.save(tmp_path / "probe")
+    with np.load(tmp_path / "probe" / "probe.npz", allow_pickle=False) as arrays:
+        assert set(arrays.files) == {"coef", "intercept", "classes", "mean", "scale"}
+    loaded = L1LogisticRegression.load(tmp_path / "probe")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+    assert loaded.get_params() == model.get_params()
+    assert loaded.backend_ == model.backend_ and loaded.n_iter_[0] == model.n_iter_[0]
+    with pytest.raises(ValueError, match="not a saved probe"):
+        L1LogisticRegression.load(tmp_path / "missing")
+
+
+# ---------------------------------------------------------------- scikit-learn contract
+
+
+def test_sklearn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(L1LogisticRegression(alpha=1e-3, max_iter=20), on_fail=None)
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []
+    assert sum(r["status"] == "passed" for r in results) >= 50
