@@ -52,9 +52,10 @@ def markdown_table(rows: list[dict]) -> str:
     if not rows:
         return "(no rows)"
     columns = _columns(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_format_value(row.get(col, "")).replace("|", "\\|")
-                                for col in columns) + " |" for row in rows]
+    cells = [columns] + [[_format_value(row.get(col, "")) for col in columns] for row in rows]
+    lines = ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |"
+             for line in cells]
+    lines.insert(1, "|" + "---|" * len(columns))
     return "\n".join(lines)
 
 

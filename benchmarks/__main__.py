@@ -24,9 +24,9 @@ BENCH_DIR = Path(benchmarks.__file__).resolve().parent
 _MIN_START_S = 5.0
 
 
-def discover() -> list[str]:
-    """Names of the benchmark modules (``bench_*.py`` in this folder), sorted."""
-    return sorted(path.stem for path in BENCH_DIR.glob("bench_*.py"))
+def discover(bench_dir: Path = BENCH_DIR) -> list[str]:
+    """Names of the benchmark modules (``bench_*.py`` in ``bench_dir``), sorted."""
+    return sorted(path.stem for path in bench_dir.glob("bench_*.py"))
 
 
 def _tail(path: Path, n_chars: int = 2000) -> str:
@@ -34,22 +34,25 @@ def _tail(path: Path, n_chars: int = 2000) -> str:
     return text[-n_chars:]
 
 
-def run_one(name: str, *, quick: bool, device: str, out_dir: Path, timeout_s: float) -> dict:
-    """Run ``benchmarks.<name>`` in a subprocess; a record with status ``ok``, ``failed`` or ``timeout``.
+def run_one(name: str, *, quick: bool, device: str, out_dir: Path, timeout_s: float,
+            bench_dir: Path = BENCH_DIR) -> dict:
+    """Run module ``<name>`` of the package ``bench_dir`` in a subprocess.
+
+    A record with status ``ok``, ``failed`` or ``timeout``.
 
     The record holds ``name``, ``status``, ``wall_s``, the benchmark's result dict (``ok``) or an
     ``error`` with the tail of its log.
     """
     json_path, log_path = out_dir / f"{name}.json", out_dir / f"{name}.log"
     json_path.unlink(missing_ok=True)
-    command = [sys.executable, "-m", f"benchmarks.{name}", "--device", device,
+    command = [sys.executable, "-m", f"{bench_dir.name}.{name}", "--device", device,
                "--json", str(json_path)] + (["--quick"] if quick else [])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(BENCH_DIR.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    paths = [str(bench_dir.parent), str(BENCH_DIR.parent), os.environ.get("PYTHONPATH")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     start = time.perf_counter()
     with log_path.open("w") as log:
         try:
-            code = subprocess.run(command, cwd=BENCH_DIR.parent, env=env, stdout=log,
+            code = subprocess.run(command, cwd=bench_dir.parent, env=env, stdout=log,
                                   stderr=subprocess.STDOUT, timeout=timeout_s).returncode
         except subprocess.TimeoutExpired:
             code = None
@@ -93,7 +96,7 @@ def render_report(machine: dict, records: list[dict], *, quick: bool, device: st
 
 def run_all(*, quick: bool = False, device: str = "cpu", out_dir: Path = Path("bench_out"),
             only: list[str] | None = None, timeout_s: float = 3600.0,
-            budget_s: float | None = None) -> list[dict]:
+            budget_s: float | None = None, bench_dir: Path = BENCH_DIR) -> list[dict]:
     """Run the benchmarks (all, or those in ``only``) and write the JSON files and ``report.md``.
 
     Parameters
@@ -102,13 +105,15 @@ def run_all(*, quick: bool = False, device: str = "cpu", out_dir: Path = Path("b
         Per benchmark.
     budget_s : float, optional
         Total: each benchmark gets at most what is left of it; none starts with under 5 s left.
+    bench_dir : Path
+        The package folder holding the ``bench_*.py`` modules.
 
     Raises
     ------
     ValueError
         ``only`` names a benchmark that does not exist.
     """
-    available = discover()
+    available = discover(bench_dir)
     unknown = sorted(set(only or ()) - set(available))
     if unknown:
         raise ValueError(f"no benchmark named {', '.join(unknown)}; "
@@ -119,14 +124,15 @@ def run_all(*, quick: bool = False, device: str = "cpu", out_dir: Path = Path("b
     deadline = None if budget_s is None else time.perf_counter() + budget_s
     records = []
     for i, name in enumerate(names, 1):
-        limit = timeout_s if deadline is None else min(timeout_s, deadline - time.perf_counter())
-        if limit < _MIN_START_S:
+        left = None if deadline is None else deadline - time.perf_counter()
+        if left is not None and left < _MIN_START_S:
             records.append({"name": name, "status": "skipped", "wall_s": 0.0,
                             "error": "the total budget was spent"})
         else:
             print(f"[{i}/{len(names)}] {name} ...", flush=True)
             records.append(run_one(name, quick=quick, device=device, out_dir=out_dir,
-                                   timeout_s=limit))
+                                   timeout_s=timeout_s if left is None else min(timeout_s, left),
+                                   bench_dir=bench_dir))
         print(f"[{i}/{len(names)}] {name}: {records[-1]['status']} "
               f"({records[-1]['wall_s']} s)", flush=True)
     machine = machine_info()
