@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
 
 #: How a config names its FFN inner width (A = kD), in the order tried; ``None`` values mean 4D.
 _FFN_WIDTH_ATTRS = ("intermediate_size", "n_inner", "hidden_dim", "ffn_dim", "d_ff")
