@@ -1,8 +1,6 @@
 """The ``stc-gpu`` command line: one click group, one subcommand per stage."""
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import click
@@ -26,6 +24,8 @@ def bench() -> None:
               help="Also write every cell (ours, the paper's, relative difference) as JSON.")
 def bench_tables(json_path: Path | None) -> None:
     """Print the paper's Tables 5 and 6 recomputed, each cell beside the paper's figure."""
+    import json
+
     from stc_gpu.cost import format_paper_tables, paper_tables
 
     tables = paper_tables()
@@ -62,6 +62,8 @@ def bench_run(quick: bool, device: str, out_dir: Path, only: tuple[str, ...], ti
 
 def _benchmark_runner():
     """``benchmarks.__main__.run_all`` from the source checkout (benchmarks/ is not installed)."""
+    import sys
+
     checkout = Path(__file__).resolve().parents[1]
     if (checkout / "benchmarks" / "__main__.py").exists() and str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))
