@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="write the result here")
@@ -166,9 +167,10 @@ def main(argv: list[str] | None = None) -> dict:
     train_x, test_x, train_y, test_y = train_test_split(
         texts, labels, train_size=args.n_train, test_size=args.n_test, stratify=labels,
         random_state=args.seed)
-    result = {"model": args.model, **finetune_one_epoch(
-        args.model, train_x, train_y, test_x, test_y, device=args.device,
-        batch_size=args.batch_size, max_length=args.max_length, seed=args.seed)}
+    measured = finetune_one_epoch(args.model, train_x, train_y, test_x, test_y,
+                                  device=args.device, batch_size=args.batch_size, lr=args.lr,
+                                  max_length=args.max_length, seed=args.seed)
+    result = {"model": args.model, "batch_size": args.batch_size, "lr": args.lr, **measured}
     print(json.dumps(result, indent=2))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
