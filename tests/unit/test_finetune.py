@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.finetune import finetune_one_epoch
+import json
+
+from benchmarks.finetune import finetune_one_epoch, main
 from stc_gpu.models.synthetic import random_model_and_tokenizer
 from tests.conftest import SAMPLE_TEXTS, cuda
 
@@ -46,6 +48,15 @@ def test_learns_a_separable_task(tiny_bert_dir):
     result = finetune_one_epoch(tiny_bert_dir, texts, labels, texts[:4], labels[:4],
                                 batch_size=4, lr=3e-3, seed=0)
     assert result["test_acc"] == 1.0
+
+
+def test_command_line_samples_the_bundled_snippets(tiny_bert_dir, tmp_path):
+    path = tmp_path / "ft.json"
+    result = main(["--model", tiny_bert_dir, "--n-train", "24", "--n-test", "12",
+                   "--batch-size", "8", "--lr", "1e-4", "--json", str(path)])
+    assert json.loads(path.read_text()) == result
+    assert (result["n_train"], result["n_test"], result["n_steps"]) == (24, 12, 3)
+    assert result["lr"] == 1e-4 and result["model"] == tiny_bert_dir
 
 
 @pytest.mark.parametrize("train_labels, test_labels, message", [
