@@ -115,31 +115,30 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], importa
 
 def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
                   metric, backend, device, max_iter, max_batch_bytes):
-    """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups."""
-    d = X_train.shape[1]
-    per_problem = 4 * d * (X_train.shape[0] + X_val.shape[0])
+    """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups.
+
+    The solver zero-pads the prefixes to a common width; zero columns keep zero weight.
+    """
+    per_problem = 4 * X_train.shape[1] * (X_train.shape[0] + X_val.shape[0])
     group = max(1, int(max_batch_bytes // max(per_problem, 1)))
     for start in range(0, len(widths), group):
         chunk = widths[start:start + group]
-        Xb = np.zeros((len(chunk), *X_train.shape), dtype=np.float32)
-        Xvb = np.zeros((len(chunk), *X_val.shape), dtype=np.float32)
-        for p, (_, _, width) in enumerate(chunk):
-            Xb[p, :, :width] = X_train[:, :width]
-            Xvb[p, :, :width] = X_val[:, :width]
-        result = fit_path(Xb, rows.y_train, alphas, backend=backend, device=device,
-                          eval_set=(Xvb, rows.y_val), max_iter=max_iter)
+        result = fit_path([X_train[:, :w] for _, _, w in chunk], rows.y_train, alphas,
+                          backend=backend, device=device, max_iter=max_iter,
+                          eval_set=([X_val[:, :w] for _, _, w in chunk], rows.y_val))
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(Cs):
-                est = result.estimator(p, a)
-                pred = est.predict(Xvb[p])
+                est = result.estimator(p, a, best=True)
+                pred = est.predict(X_val[:, :width])
                 cand = AggCandidate(name, pool, float(eta), int(L_temp), float(C),
                                     blocks[:n_blocks], est,
                                     score(rows.y_val, pred, "accuracy"),
                                     score(rows.y_val, pred, "macro_f1"))
                 sweep.rows.append({
                     "kind": name, "pool": pool, "eta": float(eta), "L_temp": int(L_temp),
-                    "C": float(C), "n_features": int(width), "n_layers": len({b.layer for b in
-                                                                             blocks[:n_blocks]}),
-                    "val_acc": cand.val_acc, "val_f1": cand.val_f1})
+                    "C": float(C), "n_features": int(width),
+                    "n_layers": len({b.layer for b in blocks[:n_blocks]}),
+                    "val_acc": cand.val_acc, "val_f1": cand.val_f1,
+                    "n_iter": int(est.n_iter_[0])})
                 if _better(cand, sweep.best, metric):
                     sweep.best = cand

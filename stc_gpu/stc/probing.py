@@ -78,18 +78,18 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
             scores = np.empty(len(Cs))
             estimators = []
             for a, C in enumerate(Cs):
-                est = result.estimator(p, a)
+                est = result.estimator(p, a, best=True)
                 pred = est.predict(X_val[p])
                 scores[a] = score(rows.y_val, pred, metric)
                 estimators.append(est)
                 coef = np.atleast_2d(est.coef_)
                 sweep.rows.append({
                     "kind": kind, "pool": pool, "layer": int(layer), "C": float(C),
-                    "alpha": float(alphas[a]), f"val_{metric}": float(scores[a]),
+                    "alpha": float(alphas[a]),
                     "val_acc": float(score(rows.y_val, pred, "accuracy")),
                     "val_f1": float(score(rows.y_val, pred, "macro_f1")),
                     "nnz": int(np.count_nonzero(np.any(coef != 0, axis=0))),
-                    "n_iter": int(np.asarray(result.n_iter)[p, a]),
+                    "n_iter": int(est.n_iter_[0]),
                 })
             best = _select(scores, Cs)
             sweep.chosen[int(layer)] = LayerProbe(kind, pool, int(layer), float(Cs[best]),
