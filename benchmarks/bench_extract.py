@@ -134,7 +134,8 @@ def gpu_rows(n_texts: int, repeat: int, token_budget: int) -> list[dict]:
     for name, size in sizes.items():
         torch.manual_seed(0)
         config = GPT2Config(vocab_size=50257, n_positions=1024, **size)
-        model = GPT2Model(config).to(dtype=torch.float16)
+        with torch.device("cuda"):  # random init on the GPU: seconds, not minutes, for XL
+            model = GPT2Model(config).to(dtype=torch.float16)
         for backend in backends:
             extractor = Extractor(model, tokenizer, device="cuda", pool_backend=backend,
                                   token_budget=token_budget, max_length=128)

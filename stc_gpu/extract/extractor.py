@@ -95,7 +95,8 @@ def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: 
 
     def hidden_in(layer):
         def hook(module, args, kwargs):
-            emit("hidden", layer, args[0] if args else kwargs["hidden_states"])
+            hidden = args[0] if args else kwargs.get("hidden_states", kwargs.get("x"))
+            emit("hidden", layer, hidden)
         return hook
 
     def hidden_out(layer):
