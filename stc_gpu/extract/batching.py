@@ -39,19 +39,19 @@ class Batch:
     Attributes
     ----------
     rows : (B,) int64 array, positions of the batch's texts in the input
+    lengths : (B,) int64 array, valid tokens per row
     input_ids, attention_mask : (B, T) long tensors (CPU)
-    padded : False when every row has exactly T tokens
     """
 
     rows: np.ndarray
+    lengths: np.ndarray
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
-    padded: bool
 
     @property
     def n_tokens(self) -> int:
         """Valid (non-pad) tokens in the batch."""
-        return int(self.attention_mask.sum())
+        return int(self.lengths.sum())
 
     @property
     def n_slots(self) -> int:
@@ -153,4 +153,5 @@ def pad_batch(ids: Sequence[Sequence[int]], rows: np.ndarray, pad_id: int,
         span = slice(0, n) if padding_side == "right" else slice(width - n, width)
         input_ids[i, span] = torch.as_tensor(ids[r], dtype=torch.long)
         mask[i, span] = 1
-    return Batch(np.asarray(rows, dtype=np.int64), input_ids, mask, min(lengths) != width)
+    return Batch(np.asarray(rows, dtype=np.int64), np.asarray(lengths, dtype=np.int64), input_ids,
+                 mask)

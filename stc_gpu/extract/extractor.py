@@ -12,6 +12,7 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
@@ -19,7 +20,8 @@ import torch
 
 from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_max_length,
                                       pad_batch, plan_batches, tokenize)
-from stc_gpu.extract.pooling import POOLS, masked_pool, single_token_index
+from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
+from stc_gpu.extract.pooling import POOLS, length_spans, single_token_index, span_pool
 from stc_gpu.models.adapters import ModelAdapter, adapter_for
 
 KINDS = ("hidden", "ffn")
@@ -93,7 +95,8 @@ def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: 
 
     def hidden_in(layer):
         def hook(module, args, kwargs):
-            emit("hidden", layer, args[0] if args else kwargs["hidden_states"])
+            hidden = args[0] if args else kwargs.get("hidden_states", kwargs.get("x"))
+            emit("hidden", layer, hidden)
         return hook
 
     def hidden_out(layer):
@@ -189,21 +192,19 @@ def _tokenizer_sha256(tokenizer) -> str:
 class _PoolingSink:
     """Pools each site's tensor of the current batch into per-(kind, pool) device buffers."""
 
-    def __init__(self, layers: dict, pools, out_dtype: torch.dtype, pool_fn: Callable):
+    def __init__(self, layers: dict, pools):
         self.position = {k: {layer: i for i, layer in enumerate(idx)} for k, idx in layers.items()}
-        self.pools, self.out_dtype, self.pool_fn = pools, out_dtype, pool_fn
-        self.mask = self.single_index = self.buffers = None
-        self.padded = True
+        self.pools = pools
+        self.pool = self.buffers = None
 
-    def start(self, mask: torch.Tensor, single_index: torch.Tensor, padded: bool,
-              buffers: dict) -> None:
-        self.mask, self.single_index, self.padded, self.buffers = mask, single_index, padded, buffers
+    def start(self, pool: Callable, buffers: dict) -> None:
+        """Next batch: ``pool(x, out=...)`` fills dict pool -> (B, U); buffers (kind, pool) ->
+        (n_layers, B, U)."""
+        self.pool, self.buffers = pool, buffers
 
     def __call__(self, kind: str, layer: int, x: torch.Tensor) -> None:
-        pooled = self.pool_fn(x, self.mask, self.single_index, self.pools,
-                              out_dtype=self.out_dtype, padded=self.padded)
-        for pool, rows in pooled.items():
-            self.buffers[(kind, pool)][self.position[kind][layer]].copy_(rows)
+        position = self.position[kind][layer]
+        self.pool(x, out={p: self.buffers[(kind, p)][position] for p in self.pools})
 
 
 class _HostCopier:
@@ -321,7 +322,14 @@ class Extractor:
         self._pad_id = tokenizer.pad_token_id
         if self._pad_id is None:
             self._pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-        self._pool_fn = self._choose_pool_fn(pool_backend)
+        if pool_backend not in ("auto", "torch", "triton"):
+            raise ValueError(f"pool_backend must be 'auto', 'torch' or 'triton', "
+                             f"got {pool_backend!r}")
+        fused = fused_pool_available(self.device)
+        if pool_backend == "triton" and not fused:
+            raise ValueError("pool_backend='triton' needs CUDA and the triton package")
+        self.pool_backend = "triton" if pool_backend == "triton" or (
+            pool_backend == "auto" and fused) else "torch"
         self.model_name = model_name or getattr(model.config, "_name_or_path", None) or None
         self.revision = revision
 
@@ -333,20 +341,6 @@ class Extractor:
         model, tokenizer = load_model_and_tokenizer(name_or_path, revision=revision)
         kwargs.setdefault("model_name", name_or_path)
         return cls(model, tokenizer, revision=revision, **kwargs)
-
-    def _choose_pool_fn(self, backend: str) -> Callable:
-        from stc_gpu.extract import kernels
-
-        if backend not in ("auto", "torch", "triton"):
-            raise ValueError(f"pool_backend must be 'auto', 'torch' or 'triton', got {backend!r}")
-        usable = kernels.fused_pool_available(self.device)
-        if backend == "triton" and not usable:
-            raise ValueError("pool_backend='triton' needs CUDA and the triton package")
-        if backend == "triton" or (backend == "auto" and usable):
-            self.pool_backend = "triton"
-            return kernels.fused_masked_pool
-        self.pool_backend = "torch"
-        return masked_pool
 
     def describe(self) -> dict:
         """JSON-able identity of the extraction (the store's model fingerprint).
@@ -387,6 +381,17 @@ class Extractor:
         return {k: (v.pin_memory() if pin else v).to(self.device, non_blocking=pin)
                 for k, v in inputs.items()}
 
+    def _batch_pooler(self, batch: Batch, inputs: dict, out_dtype: torch.dtype) -> Callable:
+        """``pool(x)`` for the sites of ``batch``: the fused kernel, or span pooling."""
+        if self.pool_backend == "triton":
+            mask = inputs["attention_mask"]
+            index = single_token_index(mask, self.adapter.decoder)
+            return partial(fused_masked_pool, attention_mask=mask, single_index=index,
+                           pools=self.pools, out_dtype=out_dtype)
+        spans = length_spans(batch.lengths, batch.input_ids.shape[1], self.padding_side)
+        return partial(span_pool, spans=spans, pools=self.pools, decoder=self.adapter.decoder,
+                       out_dtype=out_dtype)
+
     def _forward(self, inputs: dict) -> None:
         """Run the base model until the last captured site."""
         if self.adapter.decoder:
@@ -414,7 +419,7 @@ class Extractor:
         out = {(k, p): np.empty((len(self.layers[k]), n_texts, self.units[k]), self.out_dtype)
                for k in self.kinds for p in self.pools}
         out_dtype = _OUT_DTYPES[self.out_dtype.name]
-        sink = _PoolingSink(self.layers, self.pools, out_dtype, self._pool_fn)
+        sink = _PoolingSink(self.layers, self.pools)
         copier = _HostCopier(out, self.device)
         bar, owned = _progress_bar(progress, n_texts)
         n_tokens = n_slots = 0
@@ -424,12 +429,10 @@ class Extractor:
                 for rows in self._plan(tokenized):
                     batch = pad_batch(tokenized.ids, rows, self._pad_id, self.padding_side)
                     inputs = self._to_device(batch)
-                    mask = inputs["attention_mask"]
                     buffers = {(k, p): torch.empty((len(self.layers[k]), len(rows), self.units[k]),
                                                    dtype=out_dtype, device=self.device)
                                for k, p in out}
-                    sink.start(mask, single_token_index(mask, self.adapter.decoder),
-                               batch.padded, buffers)
+                    sink.start(self._batch_pooler(batch, inputs, out_dtype), buffers)
                     self._forward(inputs)
                     copier.submit(batch.rows, buffers)
                     n_tokens += batch.n_tokens

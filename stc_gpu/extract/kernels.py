@@ -68,9 +68,8 @@ if triton is not None:
 
 def fused_masked_pool(x: torch.Tensor, attention_mask: torch.Tensor, single_index: torch.Tensor,
                       pools=POOLS, *, out_dtype: torch.dtype | None = None,
-                      padded: bool = True) -> dict[str, torch.Tensor]:
-    """Fused-kernel twin of :func:`stc_gpu.extract.pooling.masked_pool` (``padded`` is unused:
-    the kernel always reads the mask).
+                      out: dict | None = None) -> dict[str, torch.Tensor]:
+    """Fused-kernel twin of :func:`stc_gpu.extract.pooling.masked_pool`.
 
     Parameters
     ----------
@@ -78,6 +77,7 @@ def fused_masked_pool(x: torch.Tensor, attention_mask: torch.Tensor, single_inde
     attention_mask : (B, T) tensor, nonzero at valid tokens, on x's device
     single_index : (B,) long tensor
     pools : iterable of ``"mean"``, ``"max"``, ``"single"``
+    out : optional dict pool -> contiguous (B, U) tensor to write into
 
     Returns
     -------
@@ -91,7 +91,10 @@ def fused_masked_pool(x: torch.Tensor, attention_mask: torch.Tensor, single_inde
         raise ValueError(f"unknown pools {sorted(unknown)}; expected values of {POOLS}")
     batch, n_tokens, n_units = x.shape
     out_dtype = out_dtype or x.dtype
-    out = {p: torch.empty((batch, n_units), dtype=out_dtype, device=x.device) for p in pools}
+    if out is None:
+        out = {p: torch.empty((batch, n_units), dtype=out_dtype, device=x.device) for p in pools}
+    elif not all(t.is_contiguous() and t.shape == (batch, n_units) for t in out.values()):
+        raise ValueError("out tensors must be contiguous and (B, U)")
     placeholder = next(iter(out.values()))
     grid = (batch, triton.cdiv(n_units, BLOCK_U))
     _masked_pool_kernel[grid](

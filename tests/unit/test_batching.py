@@ -86,14 +86,14 @@ def test_tokenize_rejects_texts_without_tokens():
 def test_pad_batch(side):
     ids = [[5, 6, 7], [8], [9, 10]]
     batch = pad_batch(ids, np.array([0, 1]), pad_id=0, padding_side=side)
-    assert batch.padded and batch.n_tokens == 4 and batch.n_slots == 6
+    assert batch.lengths.tolist() == [3, 1] and batch.n_tokens == 4 and batch.n_slots == 6
     if side == "right":
         assert batch.input_ids.tolist() == [[5, 6, 7], [8, 0, 0]]
         assert batch.attention_mask.tolist() == [[1, 1, 1], [1, 0, 0]]
     else:
         assert batch.input_ids.tolist() == [[5, 6, 7], [0, 0, 8]]
         assert batch.attention_mask.tolist() == [[1, 1, 1], [0, 0, 1]]
-    assert not pad_batch(ids, np.array([0]), 0, side).padded
+    assert pad_batch(ids, np.array([2]), 0, side).input_ids.tolist() == [[9, 10]]
 
 
 def test_default_max_length():

@@ -89,6 +89,22 @@ def test_one_token_text_batched_with_a_max_length_text(models, one_at_a_time, fa
     np.testing.assert_allclose(single, mean, rtol=1e-5, atol=1e-6)  # one token: all pools agree
 
 
+def test_one_token_text_in_an_encoder():
+    from stc_gpu.models.synthetic import random_model, simple_tokenizer
+
+    model = random_model("bert")
+    tokenizer = simple_tokenizer(SAMPLE_TEXTS, decoder=True)  # no [CLS]/[SEP]: "i" is one token
+    extractor = Extractor(model, tokenizer, out_dtype="float32", max_length=MAX_LENGTH,
+                          max_pad_fraction=1.0)
+    block = extractor.extract(["i", LONG_TEXT])
+    assert block.n_slots == 2 * MAX_LENGTH and block.n_tokens == 1 + MAX_LENGTH
+    for row, text in enumerate(["i", LONG_TEXT]):
+        alone = extractor.extract([text]).features
+        for key, expected in alone.items():
+            np.testing.assert_allclose(block.features[key][:, row], expected[:, 0], rtol=1e-5,
+                                       atol=1e-5)
+
+
 def _block_calls(extractor):
     calls = [0] * extractor.n_layers
     hooks = [block.register_forward_pre_hook(lambda m, a, i=i: calls.__setitem__(i, calls[i] + 1))

@@ -1,10 +1,14 @@
-"""The torch masked-pooling reference against per-row loops."""
+"""Masked pooling against per-row loops, and span pooling against masked pooling."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from stc_gpu.extract.pooling import POOLS, masked_pool, single_token_index
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stc_gpu.extract.pooling import (POOLS, length_spans, masked_pool, single_token_index,
+                                     span_pool)
 
 
 def _mask(lengths, width, side):
@@ -50,15 +54,28 @@ def test_single_token_index(side):
         assert (first, last) == ([3, 0, 2], [3, 3, 3])
 
 
-def test_unpadded_fast_path_equals_masked_path():
-    torch.manual_seed(1)
-    x = torch.randn(3, 6, 5)
-    mask = torch.ones(3, 6, dtype=torch.long)
-    index = single_token_index(mask, decoder=True)
-    fast = masked_pool(x, mask, index, padded=False)
-    slow = masked_pool(x, mask, index, padded=True)
-    for pool in POOLS:
-        torch.testing.assert_close(fast[pool], slow[pool])
+def test_length_spans():
+    assert length_spans([4, 4, 2, 2, 2, 1], 4, "right") == [(0, 2, 0, 4), (2, 5, 0, 2), (5, 6, 0, 1)]
+    assert length_spans([2, 4, 2], 4, "left") == [(0, 1, 2, 4), (1, 2, 0, 4), (2, 3, 2, 4)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 9), min_size=1, max_size=12),
+       sort=st.booleans(), side=st.sampled_from(["left", "right"]), decoder=st.booleans(),
+       pools=st.sets(st.sampled_from(POOLS), min_size=1))
+def test_span_pool_equals_masked_pool(lengths, sort, side, decoder, pools):
+    if sort:
+        lengths = sorted(lengths, reverse=True)
+    width = max(lengths)
+    torch.manual_seed(len(lengths))
+    x = torch.randn(len(lengths), width, 6)
+    mask = _mask(lengths, width, side)
+    x[~mask.bool()] = float("nan")
+    expected = masked_pool(x, mask, single_token_index(mask, decoder), pools)
+    got = span_pool(x, length_spans(lengths, width, side), pools, decoder=decoder)
+    assert sorted(got) == sorted(expected)
+    for pool in pools:
+        torch.testing.assert_close(got[pool], expected[pool])
 
 
 def test_half_precision_mean_does_not_overflow():
@@ -68,9 +85,10 @@ def test_half_precision_mean_does_not_overflow():
     index = single_token_index(mask, decoder=False)
     assert torch.isinf(x16.sum(dim=1)).all()  # the hazard the float32 accumulation avoids
     for tensor in (x, x16):
-        mean = masked_pool(tensor, mask, index, ("mean",))["mean"]
-        assert mean.dtype == tensor.dtype
-        torch.testing.assert_close(mean.float(), torch.full((1, 4), 60000.0), rtol=1e-2, atol=0)
+        for mean in (masked_pool(tensor, mask, index, ("mean",))["mean"],
+                     span_pool(tensor, [(0, 1, 0, 64)], ("mean",), decoder=False)["mean"]):
+            assert mean.dtype == tensor.dtype
+            torch.testing.assert_close(mean.float(), torch.full((1, 4), 60000.0), rtol=1e-2, atol=0)
 
 
 def test_subset_of_pools_and_out_dtype():
@@ -86,3 +104,5 @@ def test_unknown_pool_is_rejected():
     mask = torch.ones(1, 2, dtype=torch.long)
     with pytest.raises(ValueError, match="unknown pool 'median'"):
         masked_pool(x, mask, single_token_index(mask, False), ("median",))
+    with pytest.raises(ValueError, match="unknown pool 'median'"):
+        span_pool(x, [(0, 1, 0, 2)], ("median",), decoder=False)
