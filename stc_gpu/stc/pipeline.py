@@ -105,9 +105,9 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
              show_progress: bool = True):
     """Run the method for one task on a store entry.
 
-    Returns ``(classifier, results)``: the selected :class:`STCClassifier` and a JSON-able dict with
-    every configuration's validation scores, the selection, and the test scores of Embedding, the
-    best Probe and Agg. (test scored once, here, after selection).
+    Returns ``(classifier, results, rows)``: the selected :class:`STCClassifier`, a JSON-able dict
+    with every configuration's validation scores, the selection, and the test scores of Embedding,
+    the best Probe and Agg. (test scored once, here, after selection), and the split rows.
     """
     labels = np.asarray(labels)
     if len(labels) != entry.n_rows:
@@ -148,7 +148,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
         "selection": selection,
         "timings": found.timings,
     }
-    return clf, results
+    return clf, results, rows
 
 
 def _best_per_layer(rows: list[dict], metric: str) -> list[dict]:
@@ -202,29 +202,46 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     config.save(out / "config.json")
     _write_json(out / "extraction.json", summary.to_dict())
     identity = extractor.describe()
+    mean_tokens = _mean_tokens(extractor, data, config)
     all_results = {}
     for task, y in labels.items():
         task_dir = out / task if len(labels) > 1 else out
         t0 = time.perf_counter()
-        clf, results = fit_task(entry, y, config, split_values=split_values,
+        clf, results, rows = fit_task(entry, y, config, split_values=split_values,
                                 model_identity=identity, show_progress=show_progress)
         results.update(task=task, model=config.model, dataset=Path(data).name,
                        store_entry=entry.path_str if hasattr(entry, "path_str") else str(entry),
                        extraction=summary.to_dict())
         results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
-        results["flops"] = _estimate_flops(extractor, summary, results)
-        write_report(task_dir, results, clf, entry, config)
+        results["flops"] = _estimate_flops(extractor, mean_tokens, entry, results)
+        write_report(task_dir, results, clf, entry, rows)
         all_results[task] = results
     return all_results
 
 
-def _estimate_flops(extractor, summary, results) -> dict:
+def _mean_tokens(extractor, data, config: STCConfig, sample: int = 2000) -> float:
+    """Mean tokens per text (after truncation), from the first ``sample`` texts."""
+    from stc_gpu.data.readers import read_column
+
+    texts = read_column(data, config.text_column)[:min(sample, config.max_texts or sample)]
+    enc = extractor.tokenizer([str(t) for t in texts], truncation=True,
+                              max_length=extractor.max_length)
+    return float(np.mean([len(ids) for ids in enc["input_ids"]]))
+
+
+def _estimate_flops(extractor, mean_tokens: float, entry, results) -> dict:
+    """The cost model's estimate for this run vs fine-tuning the same model for one epoch."""
     from stc_gpu.cost import estimate_run_flops
 
-    return estimate_run_flops(extractor.model.config, n_train_texts=results["n"]["train"],
-                              mean_tokens=summary.tokens / max(summary.texts, 1),
-                              n_probe_fits=len(results["probes"]),
-                              n_agg_fits=len(results["aggregation"]))
+    probes, agg = results["probes"], results["aggregation"]
+    widths = {"hidden": extractor.units.get("hidden"), "ffn": extractor.units.get("ffn")}
+    return estimate_run_flops(
+        extractor.model.config, n_train_texts=results["n"]["train"], mean_tokens=mean_tokens,
+        n_probe_fits=len(probes), n_agg_fits=len(agg), n_extracted_texts=entry.n_rows,
+        probe_width=float(np.mean([widths[r["kind"]] for r in probes])),
+        agg_width=float(np.mean([r["n_features"] for r in agg])),
+        lr_iterations=float(np.mean([r["n_iter"] for r in probes + agg])) or 1.0,
+        n_classes=len(results["classes"]))
 
 
 def _write_json(path: Path, value) -> None:
@@ -233,7 +250,7 @@ def _write_json(path: Path, value) -> None:
     write_results_json(path, value)
 
 
-def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, config) -> None:
+def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows) -> None:
     """results.json, table.md, the saved classifier and the plots, into ``task_dir``."""
     from stc_gpu.report import plots
     from stc_gpu.report.tables import table4_markdown
@@ -248,22 +265,31 @@ def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, confi
         "what_which_where": [str(plots.plot_what_which_where(
             results["aggregation"], task_dir / f"what_which_where_{kind}.png", kind=kind))
             for kind in sorted({r["kind"] for r in results["aggregation"]})],
-        "salient_histograms": str(_salient_histograms(task_dir, clf, entry, results)),
+        "salient_histograms": str(_salient_histograms(task_dir, clf, entry, rows, results)),
     }
     _write_json(task_dir / "results.json", results)
     (task_dir / "table.md").write_text(table4_markdown(results))
 
 
-def _salient_histograms(task_dir: Path, clf: STCClassifier, entry, results) -> Path:
-    """Figure 4a for the selected classifier: its salient neurons' values per class, per layer."""
+def _salient_histograms(task_dir: Path, clf: STCClassifier, entry, rows: SplitRows,
+                        results: dict) -> Path:
+    """Figure 4a for the selected classifier: its salient neurons' validation values per class,
+    with the validation score of the aggregated classifier at each L_temp above."""
     from stc_gpu.report.plots import plot_salient_histograms
 
-    test = np.asarray(results["splits"]["test"])
-    X = clf.features_from_entry(entry, test)
-    layer_features, start = {}, 0
+    X = clf.features_from_entry(entry, rows.val)
+    layer_features, neuron_ids, start = {}, {}, 0
     for b in clf.blocks:
-        layer_features[f"{b.kind}.{b.layer}"] = X[:, start:start + len(b.ids)]
+        name = f"{b.kind}.{b.layer}"
+        layer_features[name] = X[:, start:start + len(b.ids)]
+        neuron_ids[name] = list(b.ids)
         start += len(b.ids)
-    y = np.asarray(results["splits"]["y_test"]) if "y_test" in results["splits"] else None
-    return plot_salient_histograms(layer_features, y, results["classes"],
-                                   task_dir / "salient_histograms.png")
+    sel = clf.selection
+    key = "val_acc" if results["metric"] == "accuracy" else "val_f1"
+    curve = {r["L_temp"]: r[key] for r in results["aggregation"]
+             if (r["kind"], r["pool"], r["eta"], r["C"]) == (sel["kind"], sel["pool"], sel["eta"],
+                                                             sel["C"])}
+    scores = {f"{b.kind}.{b.layer}": curve[b.layer] for b in clf.blocks if b.layer in curve}
+    return plot_salient_histograms(layer_features, rows.y_val, [str(c) for c in results["classes"]],
+                                   task_dir / "salient_histograms.png", agg_scores=scores,
+                                   neuron_ids=neuron_ids)
