@@ -169,6 +169,9 @@ def store_info(path, entry_key):
               help="Also aggregate hidden and ffn neurons together (beyond the paper).")
 @click.option("--max-texts", type=int, help="Use only the first N rows.")
 @click.option("--seed", type=int, help="Seed of the train/validation/test split [default: 0].")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Run the fits on a local Dask cluster of N worker processes.")
+@click.option("--scheduler", help="Run the fits on an existing Dask cluster (tcp://host:8786).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def run(config_file, quiet, label_columns, kinds, pools, **options):
     """Extract (reused when stored) -> probe -> sparsify -> aggregate -> report.

@@ -54,6 +54,8 @@ class STCConfig:
     seed: int = 0
     block_rows: int = 4096
     token_budget: int = 8192
+    workers: int | None = None
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -89,6 +91,8 @@ class STCConfig:
                 bad(name, f"must lie in (0, 0.5), got {getattr(self, name)}")
         if self.max_iter < 1:
             bad("max_iter", "must be at least 1")
+        if self.workers is not None and self.workers < 1:
+            bad("workers", f"must be at least 1, got {self.workers}")
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> "STCConfig":

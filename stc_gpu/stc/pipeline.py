@@ -6,6 +6,7 @@ split is scored once, at the end, for the three selected models (Embedding, best
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.resources
 import time
 from dataclasses import dataclass
@@ -40,8 +41,17 @@ class SearchResult:
     timings: dict
 
 
-def search(entry, rows: SplitRows, config: STCConfig, *, show_progress: bool = True) -> SearchResult:
-    """Probe every (kind, pool, layer), sparsify, aggregate, and select on validation."""
+def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
+           show_progress: bool = True) -> SearchResult:
+    """Probe every (kind, pool, layer), sparsify, aggregate, and select on validation.
+
+    ``executor`` runs the independent tasks (:class:`~stc_gpu.stc.tasks.LocalExecutor` by default,
+    or :class:`~stc_gpu.distributed.dask_executor.DaskExecutor`); results do not depend on it.
+    """
+    from stc_gpu.stc.tasks import LocalExecutor, aggregate_task, entry_path_of, probe_task
+
+    executor = executor or LocalExecutor()
+    path = entry_path_of(entry)
     key = "val_acc" if config.metric == "accuracy" else "val_f1"
     kinds = [k for k in config.kinds if k in entry.kinds]
     layers = {k: list(entry.layers(k)) for k in kinds}
@@ -49,38 +59,38 @@ def search(entry, rows: SplitRows, config: STCConfig, *, show_progress: bool = T
     common = dict(metric=config.metric, backend=config.backend, device=config.device,
                   max_iter=config.max_iter)
     timings = {}
-    probe_rows, agg_rows, importance = [], [], {}
-    best_probe: LayerProbe | None = None
+
     t0 = time.perf_counter()
-    n_probe = sum(len(layers[k]) for k in kinds) * len(pools)
-    with tqdm(total=n_probe, desc="probes (layers)", disable=not show_progress) as bar:
-        chosen = {}
-        for kind in kinds:
-            for pool in pools:
-                sweep = probe_kind_pool(entry, kind, pool, layers[kind], rows, config.C_grid,
-                                        progress=bar, **common)
-                probe_rows += sweep.rows
-                for layer, probe in sweep.chosen.items():
-                    chosen[kind, pool, layer] = probe
-                    importance[kind, pool, layer] = probe.importance
-                    if best_probe is None or probe.val_score > best_probe.val_score:
-                        best_probe = probe
+    probe_jobs = [dict(entry_path=path, kind=kind, pool=pool, layers=layers[kind], rows=rows,
+                       Cs=config.C_grid, **common) for kind in kinds for pool in pools]
+    probe_rows, importance = [], {}
+    best_probe: LayerProbe | None = None
+    for job, sweep in zip(probe_jobs, executor.map(probe_task, probe_jobs, desc="probes",
+                                                   show_progress=show_progress)):
+        probe_rows += sweep.rows
+        for layer, probe in sweep.chosen.items():
+            importance[job["kind"], job["pool"], layer] = probe.importance
+            if best_probe is None or probe.val_score > best_probe.val_score:
+                best_probe = probe
     timings["probes_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     names = list(kinds) + (["hidden+ffn"] if config.combine_kinds and len(kinds) == 2 else [])
+    step = executor.etas_per_task or len(config.eta_grid)
+    eta_groups = [config.eta_grid[i:i + step] for i in range(0, len(config.eta_grid), step)]
+    agg_jobs = [dict(entry_path=path, name=name, pool=pool, layers=layers, rows=rows, etas=etas,
+                     Cs=config.C_grid,
+                     importance={(k, l): importance[k, pool, l] for k in kinds for l in layers[k]},
+                     **common)
+                for name in names for pool in pools for etas in eta_groups]
+    agg_rows = []
     best_agg: AggCandidate | None = None
-    with tqdm(total=len(names) * len(pools) * len(config.eta_grid), desc="aggregation (η)",
-              disable=not show_progress) as bar:
-        for name in names:
-            for pool in pools:
-                imp = {(k, l): importance[k, pool, l] for k in kinds for l in layers[k]}
-                sweep = aggregate(entry, name, pool, layers, imp, rows, config.eta_grid,
-                                  config.C_grid, progress=bar, **common)
-                agg_rows += sweep.rows
-                if sweep.best is not None and (best_agg is None or
-                                               getattr(sweep.best, key) > getattr(best_agg, key)):
-                    best_agg = sweep.best
+    for sweep in executor.map(aggregate_task, agg_jobs, desc="aggregation",
+                              show_progress=show_progress):
+        agg_rows += sweep.rows
+        if sweep.best is not None and (best_agg is None or
+                                       getattr(sweep.best, key) > getattr(best_agg, key)):
+            best_agg = sweep.best
     timings["aggregation_s"] = time.perf_counter() - t0
     return SearchResult(probe_rows, agg_rows, best_probe, best_agg, importance, timings)
 
@@ -102,7 +112,7 @@ def _test_scores(y_true, pred) -> dict:
 
 
 def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_identity=None,
-             show_progress: bool = True):
+             executor=None, show_progress: bool = True):
     """Run the method for one task on a store entry.
 
     Returns ``(classifier, results, rows)``: the selected :class:`STCClassifier`, a JSON-able dict
@@ -113,7 +123,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     if len(labels) != entry.n_rows:
         raise ValueError(f"{len(labels)} labels for {entry.n_rows} stored texts: they must match")
     encoder, rows, splits = _split_rows(labels, config, split_values)
-    found = search(entry, rows, config, show_progress=show_progress)
+    found = search(entry, rows, config, executor=executor, show_progress=show_progress)
 
     probe = found.best_probe
     _, _, X_test = read_layer(entry, probe.kind, probe.pool, probe.layer, rows)
@@ -184,8 +194,9 @@ def extract(config: STCConfig, *, show_progress: bool = True):
 def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     """``stc-gpu run``: the whole pipeline for every label column; writes the report to ``out``.
 
-    Returns ``{task: results}``. Layout of ``config.out``: ``config.json``, ``extraction.json`` and,
-    per task, ``<task>/results.json``, ``<task>/table.md``, ``<task>/classifier/`` and PNG plots.
+    Returns ``{task: results}``. Layout of ``config.out``: ``config.json``, ``extraction.json`` and
+    per task ``results.json``, ``table.md``, ``classifier/`` and the PNG plots (in ``<task>/``
+    sub-folders when there are several label columns).
     """
     from stc_gpu.data.readers import read_column
 
@@ -204,19 +215,41 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     identity = extractor.describe()
     mean_tokens = _mean_tokens(extractor, data, config)
     all_results = {}
-    for task, y in labels.items():
-        task_dir = out / task if len(labels) > 1 else out
-        t0 = time.perf_counter()
-        clf, results, rows = fit_task(entry, y, config, split_values=split_values,
-                                model_identity=identity, show_progress=show_progress)
-        results.update(task=task, model=config.model, dataset=Path(data).name,
-                       store_entry=entry.path_str if hasattr(entry, "path_str") else str(entry),
-                       extraction=summary.to_dict())
-        results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
-        results["flops"] = _estimate_flops(extractor, mean_tokens, entry, results)
-        write_report(task_dir, results, clf, entry, rows)
-        all_results[task] = results
+    with _executor(config) as executor:
+        for task, y in labels.items():
+            all_results[task] = _run_task(task, y, out / task if len(labels) > 1 else out, entry,
+                                          summary, extractor, identity, mean_tokens, data,
+                                          extraction_s, split_values, config, executor,
+                                          show_progress)
     return all_results
+
+
+def _run_task(task, y, task_dir, entry, summary, extractor, identity, mean_tokens, data,
+              extraction_s, split_values, config, executor, show_progress) -> dict:
+    """Fit one task, estimate its cost and write its report; returns its results."""
+    t0 = time.perf_counter()
+    clf, results, rows = fit_task(entry, y, config, split_values=split_values,
+                                  model_identity=identity, executor=executor,
+                                  show_progress=show_progress)
+    results.update(task=task, model=config.model, dataset=Path(data).name,
+                   store_entry=str(entry.path), extraction=summary.to_dict())
+    results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
+    results["flops"] = _estimate_flops(extractor, mean_tokens, entry, results)
+    write_report(task_dir, results, clf, entry, rows)
+    return results
+
+
+@contextlib.contextmanager
+def _executor(config: STCConfig):
+    """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process)."""
+    if not (config.workers or config.scheduler):
+        yield None
+        return
+    from stc_gpu.distributed.dask_executor import DaskExecutor
+
+    gpu = str(config.device or "").startswith("cuda")
+    with DaskExecutor(config.workers, scheduler=config.scheduler, gpu=gpu) as executor:
+        yield executor
 
 
 def _mean_tokens(extractor, data, config: STCConfig, sample: int = 2000) -> float:

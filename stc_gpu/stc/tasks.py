@@ -1,0 +1,63 @@
+"""The independent fits of a search, as tasks that open their slabs from the store themselves.
+
+A task gets the entry's *path* (never feature arrays), so the same function runs in-process or on a
+Dask worker; both read the same Zarr chunks and give identical results. Tasks:
+
+- :func:`probe_task`: the probes of one (kind, pool) for all its layers over the C grid.
+- :func:`aggregate_task`: the aggregated classifiers of one (kind or kinds, pool) for some η.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from tqdm.auto import tqdm
+
+from stc_gpu.stc.aggregate import AggSweep, aggregate
+from stc_gpu.stc.probing import ProbeSweep, probe_kind_pool
+
+
+def _open(entry_path: str):
+    from stc_gpu.store.feature_store import StoreEntry
+
+    return StoreEntry.open(entry_path)
+
+
+def _limit_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def probe_task(entry_path: str, kind: str, pool: str, layers, rows, Cs, *, threads=None,
+               **options) -> ProbeSweep:
+    """:func:`stc_gpu.stc.probing.probe_kind_pool` on the entry at ``entry_path``."""
+    _limit_threads(threads)
+    return probe_kind_pool(_open(entry_path), kind, pool, layers, rows, Cs, **options)
+
+
+def aggregate_task(entry_path: str, name: str, pool: str, layers, importance, rows, etas, Cs, *,
+                   threads=None, **options) -> AggSweep:
+    """:func:`stc_gpu.stc.aggregate.aggregate` on the entry at ``entry_path``."""
+    _limit_threads(threads)
+    return aggregate(_open(entry_path), name, pool, layers, importance, rows, etas, Cs, **options)
+
+
+class LocalExecutor:
+    """Runs tasks one after the other in this process (the default)."""
+
+    #: η values per aggregation task: all of them, so each layer slab is read once.
+    etas_per_task: int | None = None
+
+    def map(self, fn: Callable, jobs: Sequence[dict], *, desc: str = "",
+            show_progress: bool = True) -> list:
+        """``[fn(**job) for job in jobs]`` with a progress bar."""
+        results = []
+        for job in tqdm(jobs, desc=desc, disable=not show_progress):
+            results.append(fn(**job))
+        return results
+
+
+def entry_path_of(entry) -> str:
+    return str(Path(entry.path).resolve())
