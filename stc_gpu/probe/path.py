@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from stc_gpu.probe import cuml_backend, sklearn_backend
 from stc_gpu.probe.arrays import as_tensor, encode_labels, is_cupy, to_numpy
@@ -163,7 +164,7 @@ def fit_path(
     eval_set : optional ``(X_val, y_val)``, X_val shaped like X; see the module docstring.
     max_iter : Newton steps per alpha (torch) or the backend's own iteration limit.
     tol : relative Newton-decrement tolerance (torch) or the backend's own tolerance.
-    progress : log one line per alpha (torch backend).
+    progress : show a tqdm bar over the alphas and log one line per alpha (torch backend).
     """
     name = resolve_backend(backend, X, device)
     logger.info("fitting L1 logistic probes with the %s backend", name)
@@ -197,10 +198,17 @@ def fit_path(
         Ztv = standardized_feature_major(Xv_stacked, mean, scale, dtype, solve_device)
         val = (Ztv, _val_labels(classes, yv))
     if name == "torch":
-        raw = solve_path(
-            Zt, y_index, len(classes), alphas_arr, max_iter=max_iter, tol=tol, eval_set=val,
-            progress=logger.info if progress else None,
-        )
+        with tqdm(total=len(alphas_arr), desc="L1 probe path", unit="alpha",
+                  disable=not progress) as bar:
+
+            def report(line: str) -> None:
+                logger.info(line)
+                bar.update(1)
+
+            raw = solve_path(
+                Zt, y_index, len(classes), alphas_arr, max_iter=max_iter, tol=tol, eval_set=val,
+                progress=report if progress else None,
+            )
     else:
         raw = _fit_each(name, Zt, y_index, len(classes), alphas_arr, max_iter, tol, val)
     return PathResult(

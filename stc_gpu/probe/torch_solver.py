@@ -14,8 +14,9 @@ Algorithm (newGLMNET-like, every step batched over P with ``torch.bmm``):
    ``K x K`` blocks ``p_k (δ_kl - p_l)``);
 4. coordinate descent on the quadratic + L1 model (float64) gives the direction;
 5. Armijo backtracking along the margins (``M + t Z_ws Δ``, no extra pass over all features);
-6. stop when the working set held every violator and the Newton decrement
-   ``-(gᵀΔ + alpha (||w+Δ||_1 - ||w||_1))`` is below ``tol * f``, or when no step decreases f.
+6. stop (``converged``) when the working set held every violator and the Newton decrement
+   ``-(gᵀΔ + alpha (||w+Δ||_1 - ||w||_1))`` is below ``tol * f``; also stop, flagged not
+   converged, when no step decreases f (float precision) or after ``max_iter`` steps.
 
 The regularisation path is solved largest alpha first, warm-starting each alpha from the last.
 """
@@ -276,6 +277,7 @@ def solve_path(
         strong = torch.clamp(2 * alpha - alpha_prev_t, min=0)
         f_now = loss + alpha * state.W.abs().sum(dim=(1, 2))
         done = torch.zeros(P, dtype=torch.bool, device=device)
+        converged = torch.zeros_like(done)
         iters = torch.zeros(P, dtype=torch.long, device=device)
         for step in range(max_iter):
             threshold = strong if step == 0 else torch.full_like(strong, alpha)
@@ -301,17 +303,18 @@ def solve_path(
             delta = _coordinate_descent(H, g, v0, lam, max_sweeps) * mask_k
             delta = torch.where(done[:, None], torch.zeros_like(delta), delta)
             decrement = (g * delta).sum(1) + (lam * ((v0 + delta).abs() - v0.abs())).sum(1)
-            step = delta.view(P, K, q)
-            dM = torch.bmm(Zw.transpose(1, 2), step[:, :, :m].transpose(1, 2).to(Zt.dtype))
+            direction = delta.view(P, K, q)
+            dM = torch.bmm(Zw.transpose(1, 2), direction[:, :, :m].transpose(1, 2).to(Zt.dtype))
             dM = dM.to(torch.float64)
-            dM += step[:, None, :, m]
+            dM += direction[:, None, :, m]
             t, f_new, ok = _armijo(state, y, dM, v0, delta, lam, f_now, decrement, alpha)
             moved = ok & ~done
-            _apply_step(state, idx, mask, t * moved, v0.view(P, K, q), delta.view(P, K, q), dM)
+            _apply_step(state, idx, mask, t * moved, v0.view(P, K, q), direction, dM)
             f_now = torch.where(moved, f_new, f_now)
             iters += (~done).long()
             small = -decrement <= tol * torch.clamp(f_now.abs(), min=1e-12)
-            done = done | (complete & small) | ~ok
+            converged = converged | (~done & complete & small)
+            done = done | (complete & small) | ~ok  # ~ok: no step decreases f (stalled)
             loss, R, prob = _loss_and_residual(state.M, y, target)
             if eval_set is not None:
                 _score_checkpoint(out, a, state, Ztv, yv, iters, ~done | moved)
@@ -322,7 +325,7 @@ def solve_path(
         out.intercept[:, a] = state.b.cpu().numpy()
         out.objective[:, a] = (loss + alpha * state.W.abs().sum(dim=(1, 2))).cpu().numpy()
         out.n_iter[:, a] = iters.cpu().numpy()
-        out.converged[:, a] = done.cpu().numpy()
+        out.converged[:, a] = converged.cpu().numpy()
         if eval_set is not None:
             out.val_accuracy[:, a] = _accuracy(state, Ztv, yv).cpu().numpy()
         if progress is not None:
