@@ -230,8 +230,9 @@ def solve_path(
     max_iter : Newton steps per alpha at most.
     tol : relative Newton-decrement tolerance.
     max_new, max_working_set : entrants per step and total size caps of the working set.
-    eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored after every Newton
-        step; the best checkpoint per (problem, alpha) is kept.
+    eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored at the warm start
+        (iteration 0) and after every Newton step; the best checkpoint per (problem, alpha) is
+        kept (the earliest among ties).
     progress : optional callable(str) receiving one line per alpha.
     """
     P, d, n = Zt.shape
@@ -279,6 +280,8 @@ def solve_path(
         done = torch.zeros(P, dtype=torch.bool, device=device)
         converged = torch.zeros_like(done)
         iters = torch.zeros(P, dtype=torch.long, device=device)
+        if eval_set is not None:  # checkpoint 0: the warm start
+            _score_checkpoint(out, a, state, Ztv, yv, iters, ~done)
         for step in range(max_iter):
             threshold = strong if step == 0 else torch.full_like(strong, alpha)
             idx, mask, complete = _select_working_set(
@@ -317,7 +320,7 @@ def solve_path(
             done = done | (complete & small) | ~ok  # ~ok: no step decreases f (stalled)
             loss, R, prob = _loss_and_residual(state.M, y, target)
             if eval_set is not None:
-                _score_checkpoint(out, a, state, Ztv, yv, iters, ~done | moved)
+                _score_checkpoint(out, a, state, Ztv, yv, iters, moved)
             if bool(done.all()):
                 break
             G = _gradient(Zt, R)

@@ -213,13 +213,15 @@ def test_eval_set_keeps_best_checkpoint(synthetic):
     result = fit_path(stack[:, train], y[train], [0.05, 0.005], eval_set=(stack[:, val], y[val]))
     assert result.best_val_accuracy.shape == (2, 2)
     assert np.all(result.best_val_accuracy >= result.val_accuracy)
-    assert np.all((1 <= result.best_iter) & (result.best_iter <= result.n_iter))
+    assert np.all((0 <= result.best_iter) & (result.best_iter <= result.n_iter))
     best = result.estimator(0, 1, best=True)
     assert best.score(X[val], y[val]) == pytest.approx(result.best_val_accuracy[0, 1])
     final = result.estimator(0, 1)
     assert final.score(X[val], y[val]) == pytest.approx(result.val_accuracy[0, 1])
     model = L1LogisticRegression(0.005).fit(X[train], y[train], eval_set=(X[val], y[val]))
-    assert model.score(X[val], y[val]) == pytest.approx(result.best_val_accuracy[0, 1])
+    single = fit_path(X[train], y[train], [0.005], eval_set=(X[val], y[val]))
+    assert model.score(X[val], y[val]) == pytest.approx(single.best_val_accuracy[0, 0])
+    assert model.n_iter_[0] == single.best_iter[0, 0]
 
 
 # ---------------------------------------------------------------- standardisation
