@@ -59,10 +59,9 @@ def fit_scaler(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         rows = chunk.shape[-2]
         if shift is None:  # centring on a nearby value keeps float32 chunk sums accurate
             shift = chunk[..., :1, :].clone()
-        centred = chunk - shift
-        centred_mean = centred.mean(dim=-2, keepdim=True)
-        chunk_sum_sq = ((centred - centred_mean) ** 2).sum(dim=-2).to(torch.float64)
-        chunk_mean = shift.squeeze(-2).double() + centred_mean.squeeze(-2).double()
+        centred_var, centred_mean = torch.var_mean(chunk - shift, dim=-2, correction=0)
+        chunk_sum_sq = centred_var.double() * rows
+        chunk_mean = shift.squeeze(-2).double() + centred_mean.double()
         _raise_if_not_finite(chunk_mean, chunk_sum_sq)
         total = count + rows
         delta = chunk_mean - mean

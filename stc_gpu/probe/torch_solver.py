@@ -212,7 +212,7 @@ def solve_path(
     *,
     max_iter: int = 100,
     tol: float = 1e-6,
-    max_new: int = 256,
+    max_new: int = 128,
     max_working_set: int = 4096,
     max_sweeps: int = 50,
     eval_set: tuple[torch.Tensor, np.ndarray] | None = None,
