@@ -18,11 +18,17 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from stc_gpu.probe import cuml_backend, sklearn_backend
 from stc_gpu.probe.arrays import as_tensor, encode_labels, is_cupy, to_numpy
 from stc_gpu.probe.objective import l1_objective
-from stc_gpu.probe.standardize import check_finite, fit_scaler, standardized_copy
+from stc_gpu.probe.standardize import (
+    check_finite,
+    fit_scaler,
+    standardized_feature_major,
+    working_dtype,
+)
 from stc_gpu.probe.torch_solver import PathArrays, solve_path
 
 logger = logging.getLogger(__name__)
@@ -122,10 +128,6 @@ def _stack_problems(X: Any, device) -> tuple[torch.Tensor, np.ndarray]:
     return tensor, np.full(tensor.shape[0], tensor.shape[2])
 
 
-def _compute_dtype(X: torch.Tensor) -> torch.dtype:
-    return torch.float64 if X.dtype == torch.float64 else torch.float32
-
-
 def _val_labels(classes: np.ndarray, y_val: Any) -> np.ndarray:
     y_val = to_numpy(y_val).reshape(-1)
     index = np.searchsorted(classes, y_val)
@@ -162,7 +164,7 @@ def fit_path(
     eval_set : optional ``(X_val, y_val)``, X_val shaped like X; see the module docstring.
     max_iter : Newton steps per alpha (torch) or the backend's own iteration limit.
     tol : relative Newton-decrement tolerance (torch) or the backend's own tolerance.
-    progress : log one line per alpha (torch backend).
+    progress : show a tqdm bar over the alphas and log one line per alpha (torch backend).
     """
     name = resolve_backend(backend, X, device)
     logger.info("fitting L1 logistic probes with the %s backend", name)
@@ -181,25 +183,34 @@ def fit_path(
     else:
         check_finite(stacked)
         mean = scale = None
-    dtype = _compute_dtype(stacked)
+    dtype = working_dtype(stacked.dtype)
     solve_device = stacked.device if device is None else device
-    Z = standardized_copy(stacked, mean, scale, dtype, solve_device)
+    Zt = standardized_feature_major(stacked, mean, scale, dtype, solve_device)
     val = None
     if eval_set is not None:
         Xv, yv = eval_set
         Xv_stacked, _ = _stack_problems(Xv, device)
-        if Xv_stacked.shape[0] != Z.shape[0] or Xv_stacked.shape[2] != Z.shape[2]:
+        check_finite(Xv_stacked)
+        if Xv_stacked.shape[0] != Zt.shape[0] or Xv_stacked.shape[2] != Zt.shape[1]:
             raise ValueError("eval_set X must have the same problems and widths as X")
         if Xv_stacked.shape[1] != len(to_numpy(yv).reshape(-1)):
             raise ValueError("eval_set X and y have different lengths")
-        val = (standardized_copy(Xv_stacked, mean, scale, dtype, solve_device), _val_labels(classes, yv))
+        Ztv = standardized_feature_major(Xv_stacked, mean, scale, dtype, solve_device)
+        val = (Ztv, _val_labels(classes, yv))
     if name == "torch":
-        raw = solve_path(
-            Z, y_index, len(classes), alphas_arr, max_iter=max_iter, tol=tol, eval_set=val,
-            progress=logger.info if progress else None,
-        )
+        with tqdm(total=len(alphas_arr), desc="L1 probe path", unit="alpha",
+                  disable=not progress) as bar:
+
+            def report(line: str) -> None:
+                logger.info(line)
+                bar.update(1)
+
+            raw = solve_path(
+                Zt, y_index, len(classes), alphas_arr, max_iter=max_iter, tol=tol, eval_set=val,
+                progress=report if progress else None,
+            )
     else:
-        raw = _fit_each(name, Z, y_index, len(classes), alphas_arr, max_iter, tol, val)
+        raw = _fit_each(name, Zt, y_index, len(classes), alphas_arr, max_iter, tol, val)
     return PathResult(
         **vars(raw), classes=classes, alphas=alphas_arr, n_features=widths,
         mean=None if mean is None else mean.cpu().numpy(),
@@ -209,9 +220,10 @@ def fit_path(
     )
 
 
-def _fit_each(name, Z, y_index, n_classes, alphas, max_iter, tol, val) -> PathArrays:
-    """sklearn / cuml: one fit per (problem, alpha); objectives evaluated with ours."""
-    P, n, d = Z.shape
+def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val) -> PathArrays:
+    """sklearn / cuml: one fit per (problem, alpha) on feature-major Zt (P, d, n); objectives
+    evaluated with ours."""
+    P, d, n = Zt.shape
     K = 1 if n_classes == 2 else n_classes
     A = len(alphas)
     out = PathArrays(
@@ -221,11 +233,11 @@ def _fit_each(name, Z, y_index, n_classes, alphas, max_iter, tol, val) -> PathAr
     if val is not None:
         out.val_accuracy = np.zeros((P, A))
     for p in range(P):
-        X_host = Z[p].cpu().numpy().astype(np.float64)
+        X_host = np.ascontiguousarray(Zt[p].T.cpu().numpy(), dtype=np.float64)
         if name == "cuml":
             import cupy as cp
 
-            X_fit, y_fit = cp.from_dlpack(Z[p].contiguous()), cp.asarray(y_index)
+            X_fit, y_fit = cp.from_dlpack(Zt[p]).T, cp.asarray(y_index)  # F-ordered (n, d)
             fit_one = cuml_backend.fit_one
         else:
             X_fit, y_fit, fit_one = X_host, y_index, sklearn_backend.fit_one
@@ -234,7 +246,7 @@ def _fit_each(name, Z, y_index, n_classes, alphas, max_iter, tol, val) -> PathAr
             out.coef[p, a], out.intercept[p, a], out.n_iter[p, a] = coef, intercept, n_iter
             out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha))
             if val is not None:
-                Mv = val[0][p].cpu().numpy().astype(np.float64) @ coef.T + intercept
+                Mv = val[0][p].T.cpu().numpy().astype(np.float64) @ coef.T + intercept
                 pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
                 out.val_accuracy[p, a] = float(np.mean(pred == val[1]))
     if val is not None:

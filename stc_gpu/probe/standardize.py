@@ -1,38 +1,40 @@
 """Streaming z-score standardisation of (stacks of) feature matrices.
 
-Statistics are accumulated chunk by chunk of rows in float64 (only one chunk is ever upcast), so
-this works on large store slabs; constant features get ``scale = 1`` (never NaN), and every chunk is
-checked for NaN / inf on the way.
+Statistics are accumulated chunk by chunk of rows: each chunk's mean and centred sum of squares are
+computed (on data shifted by the first row) in the working precision (float32 for float16/32 input, float64 for float64 input) and
+merged in float64 (Chan et al.'s pairwise update), so large store slabs never get a float64 copy.
+Constant features get ``scale = 1`` (never NaN); NaN / inf anywhere raise ValueError.
 """
 from __future__ import annotations
 
 import torch
 
-#: Upper bound on the elements of one float64 chunk (64 MiB).
-_CHUNK_ELEMENTS = 1 << 23
+#: Upper bound on the elements of one chunk.
+_CHUNK_ELEMENTS = 1 << 24
 
 
-def _rows_per_chunk(shape: torch.Size) -> int:
-    per_row = max(1, int(torch.Size(shape[:-2]).numel()) * int(shape[-1]))
-    return max(1, _CHUNK_ELEMENTS // per_row)
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float64 for float64 input, float32 for anything narrower."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _row_chunks(X: torch.Tensor):
-    n = X.shape[-2]
-    step = _rows_per_chunk(X.shape)
-    for start in range(0, n, step):
-        yield X[..., start : start + step, :]
+    per_row = max(1, int(X.shape[:-2].numel()) * int(X.shape[-1]))
+    step = max(1, _CHUNK_ELEMENTS // per_row)
+    for start in range(0, X.shape[-2], step):
+        yield start, X[..., start : start + step, :]
 
 
-def _check_finite(chunk: torch.Tensor) -> None:
-    if not bool(torch.isfinite(chunk).all()):
-        raise ValueError("X contains NaN or inf")
+def _raise_if_not_finite(*stats: torch.Tensor) -> None:
+    # a chunk's mean / sum of squares is finite iff all its values are (short of overflow)
+    if not all(bool(torch.isfinite(s).all()) for s in stats):
+        raise ValueError("X contains NaN or inf (or values too large for float arithmetic)")
 
 
 def check_finite(X: torch.Tensor) -> None:
     """Raise ValueError if ``X`` holds a NaN or inf (chunked, no full-size temporaries)."""
-    for chunk in _row_chunks(X):
-        _check_finite(chunk)
+    for _, chunk in _row_chunks(X):
+        _raise_if_not_finite(chunk.to(working_dtype(chunk.dtype)).sum(dim=-2))
 
 
 def fit_scaler(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,47 +49,53 @@ def fit_scaler(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean, scale : (..., d) float64 tensors on ``X.device``; ``scale`` is the population standard
         deviation, replaced by 1 where it is 0 (constant features).
     """
+    dtype = working_dtype(X.dtype)
     count = 0
     mean = torch.zeros(X.shape[:-2] + X.shape[-1:], dtype=torch.float64, device=X.device)
     sum_sq = torch.zeros_like(mean)
-    for chunk in _row_chunks(X):
-        chunk = chunk.to(torch.float64)
-        _check_finite(chunk)
+    shift = None
+    for _, chunk in _row_chunks(X):
+        chunk = chunk.to(dtype)
         rows = chunk.shape[-2]
-        chunk_mean = chunk.mean(dim=-2)
-        chunk_sum_sq = ((chunk - chunk_mean.unsqueeze(-2)) ** 2).sum(dim=-2)
+        if shift is None:  # centring on a nearby value keeps float32 chunk sums accurate
+            shift = chunk[..., :1, :].clone()
+        centred_var, centred_mean = torch.var_mean(chunk - shift, dim=-2, correction=0)
+        chunk_sum_sq = centred_var.double() * rows
+        chunk_mean = shift.squeeze(-2).double() + centred_mean.double()
+        _raise_if_not_finite(chunk_mean, chunk_sum_sq)
         total = count + rows
         delta = chunk_mean - mean
         mean = mean + delta * (rows / total)
         sum_sq = sum_sq + chunk_sum_sq + delta**2 * (count * rows / total)
         count = total
     scale = torch.sqrt(sum_sq / max(count, 1))
-    # float noise can leave a tiny positive spread on constant columns; treat it as constant
-    constant = scale <= 1e-12 * torch.clamp(mean.abs(), min=1.0)
-    scale = torch.where(constant, torch.ones_like(scale), scale)
+    # constant columns: every shifted value is exactly 0, so the spread is exactly 0
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
     return mean, scale
 
 
-def standardized_copy(
+def standardized_feature_major(
     X: torch.Tensor,
     mean: torch.Tensor | None,
     scale: torch.Tensor | None,
     dtype: torch.dtype,
     device: torch.device | str | None = None,
 ) -> torch.Tensor:
-    """``(X - mean) / scale`` as a new ``dtype`` tensor on ``device``, computed chunk by chunk.
+    """``((X - mean) / scale)ᵀ``: a new feature-major ``(..., d, n)`` ``dtype`` tensor on ``device``.
 
-    ``mean``/``scale`` of shape ``(..., d)`` (or None for a plain finite-checked copy).
+    ``X (..., n, d)``; ``mean``/``scale`` of shape ``(..., d)``, or None for a plain transposed
+    copy. Computed chunk by chunk of rows; the arithmetic runs in ``dtype`` (for float32 input
+    this adds an error of the order of the input's own rounding). Feature-major storage makes the
+    solver's working-set gathers contiguous row copies.
     """
     device = X.device if device is None else torch.device(device)
-    out = torch.empty(X.shape, dtype=dtype, device=device)
-    start = 0
-    for chunk in _row_chunks(X):
-        rows = chunk.shape[-2]
-        chunk = chunk.to(device=device, dtype=torch.float64)
-        _check_finite(chunk)
+    out = torch.empty(X.shape[:-2] + (X.shape[-1], X.shape[-2]), dtype=dtype, device=device)
+    if mean is not None:
+        shift = mean.to(device=device, dtype=dtype).unsqueeze(-1)
+        inv_scale = (1.0 / scale).to(device=device, dtype=dtype).unsqueeze(-1)
+    for start, chunk in _row_chunks(X):
+        target = out[..., start : start + chunk.shape[-2]]
+        target.copy_(chunk.transpose(-1, -2))
         if mean is not None:
-            chunk = (chunk - mean.to(device).unsqueeze(-2)) / scale.to(device).unsqueeze(-2)
-        out[..., start : start + rows, :] = chunk.to(dtype)
-        start += rows
+            target.sub_(shift).mul_(inv_scale)
     return out

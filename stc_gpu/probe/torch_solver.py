@@ -6,7 +6,7 @@ Minimises, for every problem ``p`` and strength ``alpha`` (see :mod:`stc_gpu.pro
 
 Algorithm (newGLMNET-like, every step batched over P with ``torch.bmm``):
 
-1. full gradient ``G = R^T Z`` (``R``: loss derivative w.r.t. the margins);
+1. full gradient ``G = Zᵀ R`` (``R``: loss derivative w.r.t. the margins);
 2. working set = non-zero features + KKT violators (``|G_j| > alpha``; on the first step of an
    alpha, the sequential strong rule ``|G_j| > 2 alpha - alpha_prev`` seeds it); at most
    ``max_new`` entrants per step, ranked by violation;
@@ -14,8 +14,9 @@ Algorithm (newGLMNET-like, every step batched over P with ``torch.bmm``):
    ``K x K`` blocks ``p_k (δ_kl - p_l)``);
 4. coordinate descent on the quadratic + L1 model (float64) gives the direction;
 5. Armijo backtracking along the margins (``M + t Z_ws Δ``, no extra pass over all features);
-6. stop when the working set held every violator and the Newton decrement
-   ``-(gᵀΔ + alpha (||w+Δ||_1 - ||w||_1))`` is below ``tol * f``, or when no step decreases f.
+6. stop (``converged``) when the working set held every violator and the Newton decrement
+   ``-(gᵀΔ + alpha (||w+Δ||_1 - ||w||_1))`` is below ``tol * f``; also stop, flagged not
+   converged, when no step decreases f (float precision) or after ``max_iter`` steps.
 
 The regularisation path is solved largest alpha first, warm-starting each alpha from the last.
 """
@@ -108,26 +109,44 @@ def _select_working_set(
     return idx, mask, complete
 
 
-def _hessian(Zaug: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
-    """``(P, K q, K q)`` Hessian of the mean loss over the augmented working-set design.
+def _hessian(Zw: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
+    """Hessian of the mean loss over the working set plus intercept, float64 (P, K q, K q).
 
-    Zaug (P, n, q) with the intercept column last; prob (P, n, K).
+    Zw (P, m, n) working-set features (feature-major), prob (P, n, K); q = m + 1 with the
+    intercept last in each class block (class-major order).
     """
-    P, n, q = Zaug.shape
+    P, m, n = Zw.shape
     K = prob.shape[2]
-    if K == 1:
-        weight = (prob[..., 0] * (1 - prob[..., 0]) / n).to(Zaug.dtype)
-        return torch.bmm(Zaug.transpose(1, 2), Zaug * weight[..., None]).to(torch.float64)
-    H = torch.empty((P, K * q, K * q), dtype=torch.float64, device=Zaug.device)
+    q = m + 1
+    H = torch.empty((P, K * q, K * q), dtype=torch.float64, device=Zw.device)
     for k in range(K):
         for l in range(k, K):
-            w = prob[..., k] * ((1.0 if k == l else 0.0) - prob[..., l]) / n
-            block = torch.bmm(Zaug.transpose(1, 2), Zaug * w.to(Zaug.dtype)[..., None])
-            block = block.to(torch.float64)
+            if K == 1:
+                weight = prob[..., 0] * (1 - prob[..., 0]) / n
+            else:
+                weight = prob[..., k] * ((1.0 if k == l else 0.0) - prob[..., l]) / n
+            weight = weight.to(Zw.dtype)
+            weighted = Zw * weight[:, None, :]
+            block = torch.empty((P, q, q), dtype=torch.float64, device=Zw.device)
+            block[:, :m, :m] = torch.bmm(weighted, Zw.transpose(1, 2))
+            block[:, :m, m] = block[:, m, :m] = torch.bmm(Zw, weight[..., None])[..., 0]
+            block[:, m, m] = weight.sum(dim=1)
             H[:, k * q : (k + 1) * q, l * q : (l + 1) * q] = block
             if l != k:
                 H[:, l * q : (l + 1) * q, k * q : (k + 1) * q] = block.transpose(1, 2)
     return H
+
+
+def _gather_features(Zt: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Working-set rows (P, m, n) of the feature-major Zt (P, d, n), padded rows zeroed."""
+    P, _, n = Zt.shape
+    m = idx.shape[1]
+    Zw = torch.empty((P, m, n), dtype=Zt.dtype, device=Zt.device)
+    sizes = mask.sum(dim=1).tolist()
+    for p in range(P):
+        torch.index_select(Zt[p], 0, idx[p], out=Zw[p])
+        Zw[p, sizes[p]:] = 0
+    return Zw
 
 
 def _coordinate_descent(
@@ -171,9 +190,9 @@ def _coordinate_descent(
 class _PathState:
     """Iterate of all P problems: W (P, K, d) float64, b (P, K), margins M (P, n, K) float64."""
 
-    def __init__(self, Z: torch.Tensor, y: torch.Tensor, K: int):
-        P, n, d = Z.shape
-        f64 = dict(dtype=torch.float64, device=Z.device)
+    def __init__(self, Zt: torch.Tensor, y: torch.Tensor, K: int):
+        P, d, n = Zt.shape
+        f64 = dict(dtype=torch.float64, device=Zt.device)
         self.W = torch.zeros((P, K, d), **f64)
         counts = torch.bincount(y, minlength=max(K, 2)).to(torch.float64)
         prior = counts / counts.sum()
@@ -181,19 +200,19 @@ class _PathState:
             b = torch.log(prior[1] / prior[0]).reshape(1)
         else:
             b = torch.log(prior) - torch.log(prior).mean()
-        self.b = b.to(Z.device).expand(P, K).clone()
+        self.b = b.to(Zt.device).expand(P, K).clone()
         self.M = self.b[:, None, :].expand(P, n, K).clone()
 
 
 def solve_path(
-    Z: torch.Tensor,
+    Zt: torch.Tensor,
     y_index: np.ndarray,
     n_classes: int,
     alphas,
     *,
     max_iter: int = 100,
     tol: float = 1e-6,
-    max_new: int = 256,
+    max_new: int = 128,
     max_working_set: int = 4096,
     max_sweeps: int = 50,
     eval_set: tuple[torch.Tensor, np.ndarray] | None = None,
@@ -203,20 +222,22 @@ def solve_path(
 
     Parameters
     ----------
-    Z : (P, n, d) float32/float64 tensor (standardised features), on the solve device.
+    Zt : (P, d, n) float32/float64 tensor of standardised features, **feature-major** (the
+        transpose of the usual rows x features), on the solve device.
     y_index : (n,) class indices shared by all problems.
     n_classes : number of classes (2 -> one sigmoid output, >= 3 -> K softmax outputs).
     alphas : sequence of A strengths; solved in decreasing order, returned in the given order.
     max_iter : Newton steps per alpha at most.
     tol : relative Newton-decrement tolerance.
     max_new, max_working_set : entrants per step and total size caps of the working set.
-    eval_set : optional ``(Z_val (P, n_val, d), y_val_index (n_val,))`` scored after every Newton
-        step; the best checkpoint per (problem, alpha) is kept.
+    eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored at the warm start
+        (iteration 0) and after every Newton step; the best checkpoint per (problem, alpha) is
+        kept (the earliest among ties).
     progress : optional callable(str) receiving one line per alpha.
     """
-    P, n, d = Z.shape
+    P, d, n = Zt.shape
     K = _n_outputs(n_classes)
-    device = Z.device
+    device = Zt.device
     y = torch.as_tensor(np.asarray(y_index), dtype=torch.long, device=device)
     target = (
         y.to(torch.float64).view(1, n, 1)
@@ -228,7 +249,7 @@ def solve_path(
         raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
     A = len(alphas)
     order = np.argsort(-alphas, kind="stable")
-    state = _PathState(Z, y, K)
+    state = _PathState(Zt, y, K)
     out = PathArrays(
         coef=np.zeros((P, A, K, d)),
         intercept=np.zeros((P, A, K)),
@@ -237,7 +258,7 @@ def solve_path(
         converged=np.zeros((P, A), dtype=bool),
     )
     if eval_set is not None:
-        Zv, yv = eval_set
+        Ztv, yv = eval_set
         yv = torch.as_tensor(np.asarray(yv), dtype=torch.long, device=device)
         out.val_accuracy = np.zeros((P, A))
         out.best_val_accuracy = np.full((P, A), -1.0)
@@ -249,7 +270,7 @@ def solve_path(
     for a in order:
         alpha = float(alphas[a])
         loss, R, prob = _loss_and_residual(state.M, y, target)
-        G = torch.bmm(R.transpose(1, 2).to(Z.dtype), Z).to(torch.float64)
+        G = _gradient(Zt, R)
         if alpha_prev is None:  # sequential strong rule from the lambda_max of each problem
             alpha_prev_t = torch.clamp(G.abs().amax(dim=(1, 2)), min=alpha)
         else:
@@ -257,17 +278,19 @@ def solve_path(
         strong = torch.clamp(2 * alpha - alpha_prev_t, min=0)
         f_now = loss + alpha * state.W.abs().sum(dim=(1, 2))
         done = torch.zeros(P, dtype=torch.bool, device=device)
+        converged = torch.zeros_like(done)
         iters = torch.zeros(P, dtype=torch.long, device=device)
+        if eval_set is not None:  # checkpoint 0: the warm start
+            _score_checkpoint(out, a, state, Ztv, yv, iters, ~done)
         for step in range(max_iter):
             threshold = strong if step == 0 else torch.full_like(strong, alpha)
             idx, mask, complete = _select_working_set(
                 state.W, G, threshold, max_new, max_working_set
             )
             m = idx.shape[1]
-            Zws = Z.gather(2, idx[:, None, :].expand(P, n, m)) * mask[:, None, :].to(Z.dtype)
-            Zaug = torch.cat([Zws, torch.ones((P, n, 1), dtype=Z.dtype, device=device)], dim=2)
+            Zw = _gather_features(Zt, idx, mask)
             q = m + 1
-            H = _hessian(Zaug, prob)
+            H = _hessian(Zw, prob)
             mask_aug = torch.cat([mask, torch.ones((P, 1), dtype=torch.bool, device=device)], 1)
             mask_k = mask_aug.repeat(1, K)  # (P, K q), class-major
             g = torch.cat(
@@ -283,27 +306,31 @@ def solve_path(
             delta = _coordinate_descent(H, g, v0, lam, max_sweeps) * mask_k
             delta = torch.where(done[:, None], torch.zeros_like(delta), delta)
             decrement = (g * delta).sum(1) + (lam * ((v0 + delta).abs() - v0.abs())).sum(1)
-            dM = torch.bmm(Zaug, delta.view(P, K, q).transpose(1, 2).to(Z.dtype)).to(torch.float64)
+            direction = delta.view(P, K, q)
+            dM = torch.bmm(Zw.transpose(1, 2), direction[:, :, :m].transpose(1, 2).to(Zt.dtype))
+            dM = dM.to(torch.float64)
+            dM += direction[:, None, :, m]
             t, f_new, ok = _armijo(state, y, dM, v0, delta, lam, f_now, decrement, alpha)
             moved = ok & ~done
-            _apply_step(state, idx, mask, t * moved, v0.view(P, K, q), delta.view(P, K, q), dM)
+            _apply_step(state, idx, mask, t * moved, v0.view(P, K, q), direction, dM)
             f_now = torch.where(moved, f_new, f_now)
             iters += (~done).long()
             small = -decrement <= tol * torch.clamp(f_now.abs(), min=1e-12)
-            done = done | (complete & small) | ~ok
+            converged = converged | (~done & complete & small)
+            done = done | (complete & small) | ~ok  # ~ok: no step decreases f (stalled)
             loss, R, prob = _loss_and_residual(state.M, y, target)
             if eval_set is not None:
-                _score_checkpoint(out, a, state, Zv, yv, iters, ~done | moved)
+                _score_checkpoint(out, a, state, Ztv, yv, iters, moved)
             if bool(done.all()):
                 break
-            G = torch.bmm(R.transpose(1, 2).to(Z.dtype), Z).to(torch.float64)
+            G = _gradient(Zt, R)
         out.coef[:, a] = state.W.cpu().numpy()
         out.intercept[:, a] = state.b.cpu().numpy()
         out.objective[:, a] = (loss + alpha * state.W.abs().sum(dim=(1, 2))).cpu().numpy()
         out.n_iter[:, a] = iters.cpu().numpy()
-        out.converged[:, a] = done.cpu().numpy()
+        out.converged[:, a] = converged.cpu().numpy()
         if eval_set is not None:
-            out.val_accuracy[:, a] = _accuracy(state, Zv, yv).cpu().numpy()
+            out.val_accuracy[:, a] = _accuracy(state, Ztv, yv).cpu().numpy()
         if progress is not None:
             progress(
                 f"alpha={alpha:.3g}: Newton steps max {int(iters.max())}, "
@@ -354,14 +381,20 @@ def _apply_step(state, idx, mask, t, v0, delta, dM):
     state.M += t[:, None, None] * dM
 
 
-def _accuracy(state, Zv, yv) -> torch.Tensor:
-    Mv = torch.bmm(Zv, state.W.transpose(1, 2).to(Zv.dtype)).to(torch.float64) + state.b[:, None]
+def _gradient(Zt: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """Full loss gradient (P, K, d) float64 from feature-major Zt (P, d, n) and R (P, n, K)."""
+    return torch.bmm(Zt, R.to(Zt.dtype)).transpose(1, 2).to(torch.float64)
+
+
+def _accuracy(state, Ztv, yv) -> torch.Tensor:
+    Mv = torch.bmm(Ztv.transpose(1, 2), state.W.transpose(1, 2).to(Ztv.dtype))
+    Mv = Mv.to(torch.float64) + state.b[:, None]
     pred = (Mv[..., 0] > 0).long() if Mv.shape[2] == 1 else Mv.argmax(dim=2)
     return (pred == yv[None]).double().mean(dim=1)
 
 
-def _score_checkpoint(out, a, state, Zv, yv, iters, live):
-    acc = _accuracy(state, Zv, yv).cpu().numpy()
+def _score_checkpoint(out, a, state, Ztv, yv, iters, live):
+    acc = _accuracy(state, Ztv, yv).cpu().numpy()
     better = (acc > out.best_val_accuracy[:, a]) & live.cpu().numpy()
     if better.any():
         out.best_val_accuracy[better, a] = acc[better]
