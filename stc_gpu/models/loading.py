@@ -45,7 +45,9 @@ def load_model_and_tokenizer(name_or_path: str, *, revision: str | None = None):
     Precision and device are the extractor's business; this only loads.
     """
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a weight-loading bar per load is noise in a pipeline
     path = resolve_model_path(name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
     model = AutoModel.from_pretrained(path, revision=revision)

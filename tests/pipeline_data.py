@@ -1,0 +1,46 @@
+"""A labelled toy corpus with a planted signal, and a tiny random model saved to a folder."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from stc_gpu.models.synthetic import random_model_and_tokenizer
+
+FILLER = ("the a movie film plot actors scene story it was is and of to in this that with for "
+          "music ending camera script").split()
+POSITIVE = ("good", "great", "wonderful", "superb")
+NEGATIVE = ("bad", "awful", "boring", "terrible")
+
+
+def planted_corpus(n: int = 160, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(texts, labels)``: each text holds filler words and one sentiment word of its label."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = "pos" if i % 2 == 0 else "neg"
+        words = list(rng.choice(FILLER, size=rng.integers(3, 12)))
+        words.insert(int(rng.integers(0, len(words) + 1)),
+                     str(rng.choice(POSITIVE if label == "pos" else NEGATIVE)))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def write_corpus(path: Path, texts, labels, **extra_columns) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label", *extra_columns])
+        for i, (t, y) in enumerate(zip(texts, labels)):
+            writer.writerow([t, y, *(col[i] for col in extra_columns.values())])
+    return path
+
+
+def save_tiny_model(folder: Path, family: str = "bert", texts=()) -> Path:
+    """Save a 3-layer random model and its tokenizer so ``--model folder`` loads it offline."""
+    model, tokenizer = random_model_and_tokenizer(
+        family, list(texts) + [" ".join(FILLER + list(POSITIVE + NEGATIVE))])
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

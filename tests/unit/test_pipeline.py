@@ -1,0 +1,141 @@
+"""The whole method through its public faces (Python API and `stc-gpu run`) on a planted signal."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from stc_gpu.cli import cli
+from stc_gpu.config import STCConfig
+from stc_gpu.stc import pipeline
+from stc_gpu.stc.classifier import STCClassifier
+from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
+
+SMALL = dict(C_grid=[1.0, 10.0], eta_grid=[0.3, 0.8], max_iter=30)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    texts, labels = planted_corpus(320)
+    topic = ["long" if len(t.split()) > 7 else "short" for t in texts]
+    data = write_corpus(root / "data.csv", texts, labels, topic=topic)
+    model = save_tiny_model(root / "model", texts=texts)
+    return root, data, model, texts, labels
+
+
+@pytest.fixture(scope="module")
+def ran(corpus):
+    root, data, model, texts, labels = corpus
+    config = STCConfig(model=str(model), data=str(data), store=str(root / "store"),
+                       out=str(root / "out"), label_columns=["label", "topic"], **SMALL)
+    return config, pipeline.run(config, show_progress=False)
+
+
+def test_run_selects_on_validation_and_beats_chance(ran):
+    config, results = ran
+    res = results["label"]
+    sel = res["selection"]
+    assert set(sel) == {"embedding", "probe", "agg"}
+    # The planted word is linearly visible in the embeddings' mean pool: far above chance.
+    assert sel["agg"]["test_acc"] >= 0.8
+    assert sel["probe"]["test_acc"] >= 0.8
+    # Every (kind, pool, layer, C) probe and (kind, pool, eta, L_temp, C) aggregation is recorded.
+    n_layers = {"hidden": 4, "ffn": 3}
+    assert len(res["probes"]) == sum(n_layers.values()) * 3 * len(SMALL["C_grid"])
+    assert len(res["aggregation"]) == (sum(n_layers.values()) * 3 * len(SMALL["eta_grid"])
+                                       * len(SMALL["C_grid"]))
+    # The selected aggregation is the best on validation among all recorded ones.
+    assert sel["agg"]["val_acc"] == max(r["val_acc"] for r in res["aggregation"])
+    n = res["n"]
+    assert n["train"] + n["val"] + n["test"] == 320
+
+
+def test_report_files(ran):
+    config, results = ran
+    for task in ("label", "topic"):
+        folder = config.out + "/" + task
+        saved = json.loads(open(f"{folder}/results.json").read())
+        for name in ("embedding", "probe", "agg"):
+            assert saved["selection"][name]["test_acc"] == results[task]["selection"][name][
+                "test_acc"]
+        table = open(f"{folder}/table.md").read()
+        assert "Embedding" in table and "Probes" in table and "Agg." in table
+        for png in ("layer_curve.png", "salient_histograms.png", "what_which_where_ffn.png"):
+            assert open(f"{folder}/{png}", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert saved["flops"]["speedup"] > 0
+
+
+def test_multitask_reuses_one_extraction(ran):
+    config, results = ran
+    assert results["label"]["store_entry"] == results["topic"]["store_entry"]
+    assert results["label"]["classes"] == ["neg", "pos"]
+    assert results["topic"]["classes"] == ["long", "short"]
+
+
+def test_saved_classifier_predicts_raw_texts_like_the_pipeline(ran, corpus):
+    config, results = ran
+    _, _, _, texts, labels = corpus
+    clf = STCClassifier.load(config.out + "/label/classifier")
+    test_rows = results["label"]["splits"]["test"]
+    test_texts = [texts[i] for i in test_rows]
+    pred = clf.predict(test_texts)
+    acc = np.mean(pred == np.asarray([labels[i] for i in test_rows]))
+    assert acc == pytest.approx(results["label"]["selection"]["agg"]["test_acc"])
+    proba = clf.predict_proba(test_texts)
+    assert proba.shape == (len(test_texts), 2) and np.allclose(proba.sum(1), 1)
+    # Prediction captures only the sites and the pool the classifier reads.
+    assert clf.extractor().layers == {k: v for k, v in clf.sites.items()}
+    assert clf.extractor().pools == (clf.pool,)
+    scored = clf.token_scores(test_texts[:2])
+    assert len(scored) == 2 and all(len(t) == len(s) for t, s in scored)
+
+
+def test_second_run_reuses_the_store(ran, corpus):
+    config, _ = ran
+    results = pipeline.run(STCConfig(**{**config.to_dict(), "label_columns": ["label"],
+                                        "out": config.out + "_again"}), show_progress=False)
+    assert results["label"]["extraction"]["blocks_written"] == 0
+
+
+def test_cli_run_predict_explain(corpus, tmp_path):
+    root, data, model, texts, _ = corpus
+    runner = CliRunner()
+    out = tmp_path / "out"
+    res = runner.invoke(cli, ["run", "--model", str(model), "--data", str(data), "--store",
+                              str(root / "store"), "--out", str(out), "--quiet", "--kinds",
+                              "hidden", "--pools", "mean", "--config", str(_toml(tmp_path))])
+    assert res.exit_code == 0, res.output
+    assert "agg" in res.output and "test acc" in res.output
+    res = runner.invoke(cli, ["predict", str(out / "classifier"), "good movie", "bad film"])
+    assert res.exit_code == 0, res.output
+    assert [line.split("\t")[1] for line in res.stdout.strip().splitlines()] == [
+        "good movie", "bad film"]
+    html = tmp_path / "x.html"
+    res = runner.invoke(cli, ["explain", str(out / "classifier"), "a good movie", "--out",
+                              str(html)])
+    assert res.exit_code == 0, res.output
+    assert "<html" in html.read_text().lower()
+
+
+def _toml(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("C_grid = [1.0, 10.0]\neta_grid = [0.1, 0.5]\nmax_iter = 30\n")
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--label-column", "nope"], "nope"),
+    (["--kinds", "hidden,bogus"], "kinds"),
+    (["--max-texts", "3"], "max_texts"),
+])
+def test_cli_run_bad_options_fail_clearly(corpus, tmp_path, args, message):
+    root, data, model, _, _ = corpus
+    res = CliRunner().invoke(cli, ["run", "--model", str(model), "--data", str(data), "--store",
+                                   str(tmp_path / "store"), "--out", str(tmp_path / "o"),
+                                   "--quiet", *args])
+    assert res.exit_code != 0
+    assert message in res.output
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
