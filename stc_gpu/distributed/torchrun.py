@@ -212,5 +212,6 @@ def extract_distributed(source: TextSource, extractor, store_path: str | Path,
     if context.is_main and not entry.is_complete:
         missing = [b for b, done in enumerate(entry.blocks_done()) if not done]
         raise RuntimeError(f"entry {entry.key}: every rank finished, but blocks {missing} are "
-                           "not written; rerun the same command to complete them")
+                           f"not in {entry.path}; is the store on a file system that every node "
+                           "shares? If so, rerun the same command to complete them")
     return entry, combine_summaries(outcomes, entry.n_blocks)
