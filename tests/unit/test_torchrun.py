@@ -126,11 +126,13 @@ def inputs(tmp_path_factory):
     return root / "model", data
 
 
-def _extract(inputs, store: Path, nproc: int | None) -> subprocess.CompletedProcess:
-    """``stc-gpu extract`` alone (nproc None) or under torchrun; fp32 on CPU, one thread each."""
+def _extract(inputs, store: Path, nproc: int | None,
+             device: str = "cpu") -> subprocess.CompletedProcess:
+    """``stc-gpu extract`` alone (nproc None) or under torchrun; fp32, one CPU thread each."""
     model, data = inputs
     command = [sys.executable, "-m", "stc_gpu.cli", "extract", str(data), "--model", str(model),
-               "--store", str(store), "--block-rows", "8", "--device", "cpu", "--quiet"]
+               "--store", str(store), "--block-rows", "8", "--device", device, "--dtype",
+               "float32", "--quiet"]
     if nproc is not None:
         command[1:2] = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                         str(nproc), "-m"]
@@ -197,3 +199,13 @@ def test_an_error_stops_both_ranks_with_its_message(inputs, tmp_path):
     result = _extract((model, bad), tmp_path / "store", 2)
     assert result.returncode != 0
     assert result.stderr.count("no column 'text'") >= 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_two_gpus_write_the_same_bytes_as_one(inputs, tmp_path):
+    single = _extract(inputs, tmp_path / "single", None, "cuda")
+    assert single.returncode == 0, single.stderr
+    result = _extract(inputs, tmp_path / "two", 2, "cuda")  # NCCL, cuda:0 and cuda:1
+    assert result.returncode == 0, result.stderr
+    assert _chunk_files(tmp_path / "two") == _chunk_files(tmp_path / "single")
