@@ -39,7 +39,8 @@ class RankFailedError(RuntimeError):
 class DistributedContext:
     """Where this process stands in a (possibly one-process) run.
 
-    ``device`` is the rank's compute device; ``distributed`` is True when a process group is up.
+    ``device`` is the rank's compute device; ``distributed`` (more than one process) says whether
+    the ranks synchronise through a process group.
     """
 
     rank: int
@@ -70,7 +71,10 @@ def _resolve_device(device: str | torch.device | None, local_rank: int,
                     world_size: int) -> torch.device:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; expected cpu, cuda or cuda:N") from None
     if device.type != "cuda":
         return device
     if not torch.cuda.is_available():

@@ -62,6 +62,12 @@ def test_single_process_context_starts_no_process_group(no_launch_env):
         assert not torch.distributed.is_initialized()
 
 
+def test_unknown_device_is_named(no_launch_env):
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        with distributed_context("gpu"):
+            pass
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
 def test_cuda_without_cuda_is_an_error(no_launch_env):
     with pytest.raises(ValueError, match="CUDA is not available"):
