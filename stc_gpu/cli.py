@@ -352,4 +352,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    main()
