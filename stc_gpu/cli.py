@@ -61,24 +61,32 @@ def extract(data, model, revision, store_path, text_column, layers, max_layer, k
 
     DATA is a CSV/TSV, JSONL or Parquet file (optionally compressed) or a `datasets`
     save_to_disk folder. Rerunning resumes an interrupted extraction; an existing one is reused.
+    Under `torchrun --nproc-per-node N stc-gpu extract ...` the N processes (one GPU each)
+    share the blocks of one entry and rank 0 prints the summary of all of them.
     """
+    from stc_gpu.distributed.torchrun import (RankFailedError, distributed_context,
+                                              extract_distributed)
     from stc_gpu.extract.extractor import Extractor
-    from stc_gpu.extract.to_store import extract_to_store
     from stc_gpu.store import StoreLockedError
 
     if layers is not None and max_layer is not None:
         raise click.UsageError("give --layers or --max-layer, not both")
     try:
-        extractor = Extractor.from_pretrained(
-            model, revision=revision, kinds=tuple(_comma_list(kinds, "--kinds")),
-            pools=tuple(_comma_list(pools, "--pools")),
-            layers=_comma_list(layers, "--layers", int), max_layer=max_layer,
-            max_length=max_length, device=device, dtype=dtype, token_budget=token_budget)
-        entry, summary = extract_to_store(data, extractor, store_path, text_column=text_column,
-                                          block_rows=block_rows, max_texts=max_texts,
-                                          progress=not quiet, wait=wait, compressor=compressor)
-    except (ValueError, FileNotFoundError, StoreLockedError) as err:
+        with distributed_context(device) as ctx:
+            extractor = Extractor.from_pretrained(
+                model, revision=revision, kinds=tuple(_comma_list(kinds, "--kinds")),
+                pools=tuple(_comma_list(pools, "--pools")),
+                layers=_comma_list(layers, "--layers", int), max_layer=max_layer,
+                max_length=max_length, device=ctx.device if ctx.distributed else device,
+                dtype=dtype, token_budget=token_budget)
+            entry, summary = extract_distributed(
+                data, extractor, store_path, ctx, text_column=text_column,
+                block_rows=block_rows, max_texts=max_texts, progress=not quiet and ctx.is_main,
+                wait=wait, compressor=compressor)
+    except (ValueError, FileNotFoundError, StoreLockedError, RankFailedError) as err:
         raise click.ClickException(str(err)) from None
+    if not ctx.is_main:
+        return
     click.echo(summary.format())
     click.echo(f"store {store_path}  entry {entry.key}  ({entry.model_name}, {entry.n_rows} rows)")
 
@@ -344,3 +352,7 @@ def _benchmark_runner():
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from stc_gpu.data.readers import TextSource, iter_text_blocks, scan_texts
+from stc_gpu.data.readers import TextScan, TextSource, iter_text_blocks, scan_texts
 from stc_gpu.store import layout
 from stc_gpu.store.feature_store import FeatureStore, StoreEntry
 from stc_gpu.store.fingerprint import model_fingerprint, text_digests
@@ -105,7 +105,7 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
                      text_column: str = "text", block_rows: int = 4096,
                      max_texts: int | None = None, progress: bool = True, rank: int = 0,
                      world_size: int = 1, wait: bool = False, compressor: str = "none",
-                     ) -> tuple[StoreEntry, ExtractionSummary]:
+                     scan: TextScan | None = None) -> tuple[StoreEntry, ExtractionSummary]:
     """Extract features of every text into the store entry for (extractor, texts).
 
     First pass: read, validate and hash every row (bad input raises ValueError before any forward
@@ -122,6 +122,8 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     wait : if another process is writing the entry, wait for it (True) or raise
         :class:`~stc_gpu.store.lock.StoreLockedError` naming it (False).
     compressor : ``"none"`` or ``"zstd"`` for the feature arrays of a new entry.
+    scan : the first pass's result, if the caller already ran :func:`scan_texts` on ``source``
+        with the same ``text_column`` and ``max_texts`` (the first pass is then skipped).
     """
     if block_rows < 1:
         raise ValueError(f"block_rows must be positive, not {block_rows}")
@@ -130,7 +132,8 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     if max_texts is not None and max_texts < 1:
         raise ValueError(f"max_texts must be positive, not {max_texts}")
     t_start = time.perf_counter()
-    scan = scan_texts(source, text_column=text_column, max_texts=max_texts, progress=progress)
+    if scan is None:
+        scan = scan_texts(source, text_column=text_column, max_texts=max_texts, progress=progress)
     description = extractor.describe()
     store = FeatureStore.create(store_path)
     model_fp, spec = model_fingerprint(description), EntryLayout.of(extractor)
@@ -139,16 +142,30 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     if entry is None:
         with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait,
                             notify=_tell_user):
-            with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
-                entry = prepare_entry(store.root, description, scan.digests, scan.fingerprint,
-                                      spec, block_rows=block_rows,
-                                      text_column=text_column, source=scan.name,
-                                      compressor=compressor)
+            entry = create_entry(scan, extractor, store_path, block_rows=block_rows,
+                                 text_column=text_column, compressor=compressor)
             return entry, _run_blocks(source, extractor, entry, scan.digests, text_column,
                                       max_texts, progress, rank, world_size, t_start)
     summary = ExtractionSummary(entry.key, 0, 0, 0, 0, 0, entry.n_blocks, 0, 0.0,
                                 time.perf_counter() - t_start)
     return entry, summary
+
+
+def create_entry(scan: TextScan, extractor, store_path: str | Path, *, block_rows: int = 4096,
+                 text_column: str = "text", compressor: str = "none") -> StoreEntry:
+    """Open the store entry for (extractor, scanned texts), creating store and entry if needed.
+
+    Holds the entry's short init lock meanwhile; nothing is extracted. An existing entry is
+    checked against the extractor's layout (ValueError if it differs) and returned as it is.
+    """
+    store = FeatureStore.create(store_path)
+    description = extractor.describe()
+    model_fp = model_fingerprint(description)
+    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
+    with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
+        return prepare_entry(store.root, description, scan.digests, scan.fingerprint,
+                             EntryLayout.of(extractor), block_rows=block_rows,
+                             text_column=text_column, source=scan.name, compressor=compressor)
 
 
 def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_column: str,
