@@ -13,7 +13,7 @@ from stc_gpu.store import layout
 from stc_gpu.store.fingerprint import model_fingerprint
 
 #: Keys of ``describe()`` tried, in order, for a model's display name.
-_NAME_KEYS = ("name", "model", "name_or_path")
+_NAME_KEYS = ("model_name", "name", "model", "name_or_path")
 
 
 def _folder_bytes(path: Path) -> int:
@@ -264,8 +264,12 @@ class FeatureStore:
             raise ValueError(f"{root} is a file, not a feature store folder")
         if root.exists() and any(root.iterdir()):
             return cls.open(root)
-        zarr.open_group(root, mode="w-", attributes={layout.STORE_MARKER: layout.FORMAT_VERSION})
-        return cls(root)
+        try:
+            zarr.open_group(root, mode="w-",
+                            attributes={layout.STORE_MARKER: layout.FORMAT_VERSION})
+        except (FileExistsError, zarr.errors.ContainsGroupError):
+            pass  # another process created it between our check and now: open theirs
+        return cls.open(root)
 
     def _entry_paths(self) -> list[Path]:
         return sorted(p.parent for p in self.root.glob("*/*/zarr.json"))

@@ -33,6 +33,8 @@ def calls(monkeypatch):
             return cls(name_or_path, kinds=kwargs["kinds"], pools=kwargs["pools"],
                        layers={k: layers for k in kwargs["kinds"]})
 
+    import stc_gpu.extract  # the package first, with the real module, so only the CLI sees the fake
+
     module = types.ModuleType("stc_gpu.extract.extractor")
     module.Extractor = Extractor
     monkeypatch.setitem(sys.modules, "stc_gpu.extract.extractor", module)
