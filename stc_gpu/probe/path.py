@@ -26,7 +26,8 @@ from stc_gpu.probe.objective import l1_objective
 from stc_gpu.probe.standardize import (
     check_finite,
     fit_scaler,
-    standardized_feature_major,
+    feature_major_copy,
+    standardize_feature_major_,
     working_dtype,
 )
 from stc_gpu.probe.torch_solver import PathArrays, solve_path
@@ -171,31 +172,34 @@ def fit_path(
     device = torch.device(device) if device is not None else None
     if name == "cuml":
         device = device or torch.device("cuda")
-    stacked, widths = _stack_problems(X, device)
+    stacked, widths = _stack_problems(X, None)  # moved to the device chunk by chunk below
     if stacked.shape[1] == 0 or stacked.shape[2] == 0:
         raise ValueError(f"X has no rows or no features: shape {tuple(stacked.shape)}")
     classes, y_index = encode_labels(y, stacked.shape[1])
     alphas_arr = np.asarray(alphas, dtype=np.float64).reshape(-1)
     if alphas_arr.size == 0 or not np.all(np.isfinite(alphas_arr)) or np.any(alphas_arr < 0):
         raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
-    if standardize:
-        mean, scale = fit_scaler(stacked)
-    else:
-        check_finite(stacked)
-        mean = scale = None
-    dtype = working_dtype(stacked.dtype)
     solve_device = stacked.device if device is None else device
-    Zt = standardized_feature_major(stacked, mean, scale, dtype, solve_device)
+    Zt = feature_major_copy(stacked, working_dtype(stacked.dtype), solve_device)
+    del stacked
+    if standardize:
+        mean, scale = fit_scaler(Zt.transpose(-1, -2))
+        standardize_feature_major_(Zt, mean, scale)
+    else:
+        check_finite(Zt.transpose(-1, -2))
+        mean = scale = None
     val = None
     if eval_set is not None:
         Xv, yv = eval_set
-        Xv_stacked, _ = _stack_problems(Xv, device)
-        check_finite(Xv_stacked)
+        Xv_stacked, _ = _stack_problems(Xv, None)
         if Xv_stacked.shape[0] != Zt.shape[0] or Xv_stacked.shape[2] != Zt.shape[1]:
             raise ValueError("eval_set X must have the same problems and widths as X")
         if Xv_stacked.shape[1] != len(to_numpy(yv).reshape(-1)):
             raise ValueError("eval_set X and y have different lengths")
-        Ztv = standardized_feature_major(Xv_stacked, mean, scale, dtype, solve_device)
+        Ztv = feature_major_copy(Xv_stacked, Zt.dtype, solve_device)
+        check_finite(Ztv.transpose(-1, -2))
+        if standardize:
+            standardize_feature_major_(Ztv, mean, scale)
         val = (Ztv, _val_labels(classes, yv))
     if name == "torch":
         with tqdm(total=len(alphas_arr), desc="L1 probe path", unit="alpha",

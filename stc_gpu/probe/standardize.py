@@ -74,28 +74,26 @@ def fit_scaler(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, scale
 
 
-def standardized_feature_major(
-    X: torch.Tensor,
-    mean: torch.Tensor | None,
-    scale: torch.Tensor | None,
-    dtype: torch.dtype,
-    device: torch.device | str | None = None,
+def feature_major_copy(
+    X: torch.Tensor, dtype: torch.dtype, device: torch.device | str | None = None
 ) -> torch.Tensor:
-    """``((X - mean) / scale)ᵀ``: a new feature-major ``(..., d, n)`` ``dtype`` tensor on ``device``.
+    """A new feature-major ``(..., d, n)`` ``dtype`` copy of ``X (..., n, d)`` on ``device``.
 
-    ``X (..., n, d)``; ``mean``/``scale`` of shape ``(..., d)``, or None for a plain transposed
-    copy. Computed chunk by chunk of rows; the arithmetic runs in ``dtype`` (for float32 input
-    this adds an error of the order of the input's own rounding). Feature-major storage makes the
-    solver's working-set gathers contiguous row copies.
+    Copied chunk by chunk of rows (no full-size temporaries). Feature-major storage makes the
+    solver's working-set gathers contiguous row copies, and the statistics of
+    :func:`fit_scaler` on ``copy.transpose(-1, -2)`` reduce along contiguous memory.
     """
     device = X.device if device is None else torch.device(device)
     out = torch.empty(X.shape[:-2] + (X.shape[-1], X.shape[-2]), dtype=dtype, device=device)
-    if mean is not None:
-        shift = mean.to(device=device, dtype=dtype).unsqueeze(-1)
-        inv_scale = (1.0 / scale).to(device=device, dtype=dtype).unsqueeze(-1)
     for start, chunk in _row_chunks(X):
-        target = out[..., start : start + chunk.shape[-2]]
-        target.copy_(chunk.transpose(-1, -2))
-        if mean is not None:
-            target.sub_(shift).mul_(inv_scale)
+        out[..., start : start + chunk.shape[-2]].copy_(chunk.transpose(-1, -2))
     return out
+
+
+def standardize_feature_major_(Zt: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> None:
+    """In place ``Zt = (Zt - mean) / scale`` for a feature-major ``Zt (..., d, n)``.
+
+    ``mean``/``scale`` (..., d); the arithmetic runs in ``Zt.dtype`` (for float32 data this adds
+    an error of the order of the data's own rounding).
+    """
+    Zt.sub_(mean.to(Zt).unsqueeze(-1)).mul_((1.0 / scale).to(Zt).unsqueeze(-1))

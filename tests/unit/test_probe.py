@@ -241,11 +241,17 @@ def test_streaming_scaler_matches_numpy_across_chunks(monkeypatch):
     expected = X.astype(np.float32).astype(np.float64).std(1)
     expected[:, 2] = 1.0
     np.testing.assert_allclose(scale.numpy(), expected, rtol=1e-6)
-    Zt = standardize.standardized_feature_major(torch.from_numpy(X), mean, scale, torch.float64)
+    Zt = standardize.feature_major_copy(torch.from_numpy(X), torch.float64)
+    standardize.standardize_feature_major_(Zt, mean, scale)
     assert Zt.shape == (2, 5, 23) and Zt.dtype == torch.float64
     np.testing.assert_allclose(Zt.numpy(), ((X - mean.numpy()[:, None]) / scale.numpy()[:, None])
                                .transpose(0, 2, 1), atol=1e-9)
     assert float(Zt[:, 2].abs().max()) == 0.0
+    # statistics of the feature-major copy (strided rows) are the same
+    mean_t, scale_t = standardize.fit_scaler(
+        standardize.feature_major_copy(torch.from_numpy(X), torch.float64).transpose(-1, -2))
+    torch.testing.assert_close(mean_t, torch.from_numpy(X).mean(1))
+    np.testing.assert_allclose(scale_t.numpy(), np.where(X.std(1) > 0, X.std(1), 1.0), rtol=1e-9)
 
 
 def test_predict_applies_saved_scaler_and_standardize_switch(synthetic):
@@ -361,3 +367,14 @@ def test_sklearn_estimator_checks():
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
     assert sum(r["status"] == "passed" for r in results) >= 50
+
+
+def test_blocked_symmetric_gram_matches_bmm():
+    from stc_gpu.probe.torch_solver import _symmetric_gram
+
+    generator = torch.Generator().manual_seed(0)
+    B = torch.randn(2, 300, 50, generator=generator, dtype=torch.float64)
+    A = B * torch.rand(2, 1, 50, generator=generator, dtype=torch.float64)
+    full = torch.bmm(A, B.transpose(1, 2))
+    torch.testing.assert_close(_symmetric_gram(A, B, symmetric=True), full)
+    torch.testing.assert_close(_symmetric_gram(A, B, symmetric=False), full)
