@@ -6,7 +6,7 @@ after every Newton step and keeps the best checkpoint per (problem, alpha) in ``
 trade-off: an early checkpoint acts as extra regularisation and can score better on validation, but
 it is not the minimiser of the documented objective (so objectives are not comparable across
 backends), and picking it on validation makes the validation score optimistic; report a test score.
-Newton steps are few (typically 5-15), so checkpoints are coarse. The sklearn and cuml backends
+Newton steps are few (3-10 per alpha here), so checkpoints are coarse. The sklearn and cuml backends
 only score the final iterate (``best_iter == n_iter``).
 """
 from __future__ import annotations
