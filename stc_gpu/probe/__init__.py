@@ -12,11 +12,13 @@ from stc_gpu.probe.objective import (
     sklearn_C_from_alpha,
 )
 from stc_gpu.probe.path import PathResult, fit_path
+from stc_gpu.probe.standardize import fit_scaler
 
 __all__ = [
     "L1LogisticRegression",
     "PathResult",
     "fit_path",
+    "fit_scaler",
     "l1_objective",
     "alpha_from_sklearn_C",
     "sklearn_C_from_alpha",
