@@ -48,7 +48,8 @@ class STCConfig:
     metric: str = "accuracy"
     max_texts: int | None = None
     max_length: int | None = None
-    max_iter: int = 100
+    max_iter: int = 30
+    tol: float = 1e-4
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
@@ -91,6 +92,8 @@ class STCConfig:
                 bad(name, f"must lie in (0, 0.5), got {getattr(self, name)}")
         if self.max_iter < 1:
             bad("max_iter", "must be at least 1")
+        if not self.tol > 0:
+            bad("tol", f"must be positive, got {self.tol}")
         if self.workers is not None and self.workers < 1:
             bad("workers", f"must be at least 1, got {self.workers}")
 

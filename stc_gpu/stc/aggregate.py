@@ -74,7 +74,8 @@ def _better(cand: AggCandidate, best: AggCandidate | None, metric: str) -> bool:
 
 def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], importance: dict,
               rows: SplitRows, etas, Cs, *, metric: str = "accuracy", backend: str = "auto",
-              device=None, max_iter: int = 100, max_batch_bytes: int = 1 << 30,
+              device=None, max_iter: int = 30, tol: float = 1e-4,
+              max_batch_bytes: int = 1 << 30,
               progress=None) -> AggSweep:
     """Aggregate salient neurons for every η and L_temp of one (kind or kinds, pool).
 
@@ -107,14 +108,14 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], importa
         X_train = np.concatenate(train_parts, axis=1)
         X_val = np.concatenate(val_parts, axis=1)
         _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
-                      metric, backend, device, max_iter, max_batch_bytes)
+                      metric, backend, device, max_iter, tol, max_batch_bytes)
         if progress is not None:
             progress.update(1)
     return sweep
 
 
 def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
-                  metric, backend, device, max_iter, max_batch_bytes):
+                  metric, backend, device, max_iter, tol, max_batch_bytes):
     """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups.
 
     The solver zero-pads the prefixes to a common width; zero columns keep zero weight.
@@ -124,7 +125,7 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
     for start in range(0, len(widths), group):
         chunk = widths[start:start + group]
         result = fit_path([X_train[:, :w] for _, _, w in chunk], rows.y_train, alphas,
-                          backend=backend, device=device, max_iter=max_iter,
+                          backend=backend, device=device, max_iter=max_iter, tol=tol,
                           eval_set=([X_val[:, :w] for _, _, w in chunk], rows.y_val))
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(Cs):

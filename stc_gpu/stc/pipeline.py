@@ -57,7 +57,7 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
     layers = {k: list(entry.layers(k)) for k in kinds}
     pools = [p for p in config.pools if p in entry.pools]
     common = dict(metric=config.metric, backend=config.backend, device=config.device,
-                  max_iter=config.max_iter)
+                  max_iter=config.max_iter, tol=config.tol)
     timings = {}
 
     t0 = time.perf_counter()

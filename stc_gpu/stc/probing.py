@@ -50,7 +50,7 @@ def _select(scores: np.ndarray, Cs) -> int:
 
 def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
                     metric: str = "accuracy", backend: str = "auto", device=None,
-                    max_iter: int = 100, max_batch_bytes: int = 1 << 30,
+                    max_iter: int = 30, tol: float = 1e-4, max_batch_bytes: int = 1 << 30,
                     progress=None) -> ProbeSweep:
     """Fit probes for ``layers`` of (kind, pool) over the ``Cs`` grid (scikit-learn units).
 
@@ -73,7 +73,7 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
         X_train = np.stack([s[0] for s in slabs])
         X_val = np.stack([s[1] for s in slabs])
         result = fit_path(X_train, rows.y_train, alphas, backend=backend, device=device,
-                          eval_set=(X_val, rows.y_val), max_iter=max_iter)
+                          eval_set=(X_val, rows.y_val), max_iter=max_iter, tol=tol)
         for p, layer in enumerate(chunk):
             scores = np.empty(len(Cs))
             estimators = []
