@@ -144,9 +144,12 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
                "C": agg.C, "n_features": agg.n_features, "val_acc": agg.val_acc,
                "val_f1": agg.val_f1, **_test_scores(rows.y_test, agg_pred)}
     selection = {"probe": probe_sel, "agg": agg_sel}
+    notes = []
     if "hidden" in entry.kinds and "single" in entry.pools:
         selection["embedding"] = embedding_baseline(entry, rows, config.C_grid,
                                                     metric=config.metric, seed=config.seed).as_row()
+    else:
+        notes.append("no Embedding baseline: it needs the hidden kind and the single pool")
     results = {
         "metric": config.metric,
         "classes": list(encoder.classes),
@@ -157,6 +160,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
         "aggregation": found.agg_rows,
         "selection": selection,
         "timings": found.timings,
+        "notes": notes,
     }
     return clf, results, rows
 
