@@ -189,13 +189,14 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
             if not np.array_equal(text_digests(block_texts), digests[start:stop]):
                 raise ValueError(f"{entry.metadata['source']}: rows {start}-{stop - 1} changed "
                                  "between the validation pass and the extraction pass")
-            result = extractor.extract(block_texts)
+            result = extractor.extract(block_texts, progress=bar if progress else None)
             writer.submit(block, result.features)
             texts += len(block_texts)
             tokens += result.n_tokens
             truncated += result.n_truncated
             slots += result.n_slots
-            bar.update(len(block_texts))
+            bar.set_postfix_str(f"{tokens / max(time.perf_counter() - t_start, 1e-9):,.0f} tok/s",
+                                refresh=False)
             todo.discard(block)
             if not todo:
                 break  # the rest of the file is done or another rank's

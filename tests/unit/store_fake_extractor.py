@@ -47,6 +47,8 @@ class FakeExtractor:
     def extract(self, texts, *, progress=None) -> BlockFeatures:
         self.calls += 1
         time.sleep(self.delay)
+        if progress is not None:
+            progress.update(len(texts))
         per_text = [self._one(t) for t in texts]
         features = {key: np.stack([f[key] for f in per_text], axis=1).astype(self.out_dtype)
                     for key in per_text[0]}
