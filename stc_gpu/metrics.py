@@ -64,6 +64,15 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float | np.nda
 
 
 _METRICS = {"accuracy": accuracy, "macro_f1": macro_f1}
+_METRIC_KEYS = {"accuracy": "acc", "acc": "acc", "macro_f1": "f1", "macro-f1": "f1", "f1": "f1"}
+
+
+def metric_key(metric: str) -> str:
+    """``"acc"`` or ``"f1"``: the suffix of the record fields (``val_acc``...) holding ``metric``."""
+    try:
+        return _METRIC_KEYS[str(metric).lower()]
+    except KeyError:
+        raise ValueError(f"metric must be one of {sorted(_METRIC_KEYS)}, got {metric!r}") from None
 
 
 def _checked(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:

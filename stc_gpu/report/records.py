@@ -13,17 +13,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
+from stc_gpu.metrics import metric_key
+
 Record = Mapping[str, Any]
 
-_METRIC_KEYS = {"accuracy": "acc", "acc": "acc", "macro_f1": "f1", "macro-f1": "f1", "f1": "f1"}
-
-
-def metric_key(metric: str) -> str:
-    """``"acc"`` or ``"f1"``: the suffix of the record fields holding ``metric``."""
-    try:
-        return _METRIC_KEYS[str(metric).lower()]
-    except KeyError:
-        raise ValueError(f"metric must be one of {sorted(_METRIC_KEYS)}, got {metric!r}") from None
+__all__ = ["Record", "metric_key", "matching", "only_value", "best_per", "n_layers"]
 
 
 def matching(rows: Iterable[Record], **criteria: Any) -> list[Record]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stc_gpu.metrics import score
+from stc_gpu.metrics import metric_key, score
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path
 from stc_gpu.stc.slabs import SplitRows, read_layer
 from stc_gpu.stc.sparsify import salient_neurons
@@ -61,11 +61,11 @@ def steps_for(name: str, layers: dict[str, list[int]]) -> list[tuple[int, list[t
     return [(l, [(k, l) for k in ("hidden", "ffn") if l in layers[k]]) for l in depth]
 
 
-def _better(cand: AggCandidate, best: AggCandidate | None, metric: str) -> bool:
+def better_candidate(cand: AggCandidate, best: AggCandidate | None, metric: str) -> bool:
     """Higher validation score wins; ties prefer fewer layers, then fewer features, then smaller C."""
     if best is None:
         return True
-    key = "val_acc" if metric == "accuracy" else "val_f1"
+    key = f"val_{metric_key(metric)}"
     a, b = getattr(cand, key), getattr(best, key)
     if a != b:
         return a > b
@@ -141,5 +141,5 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
                     "n_layers": len({b.layer for b in blocks[:n_blocks]}),
                     "val_acc": cand.val_acc, "val_f1": cand.val_f1,
                     "n_iter": int(est.n_iter_[0])})
-                if _better(cand, sweep.best, metric):
+                if better_candidate(cand, sweep.best, metric):
                     sweep.best = cand

@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from stc_gpu import __version__
+from stc_gpu.config import STCConfig
 from stc_gpu.stc.aggregate import FeatureBlock
 
 _FORMAT = "stc-gpu-classifier/1"
@@ -22,19 +23,57 @@ _FORMAT = "stc-gpu-classifier/1"
 class STCClassifier:
     """A text classifier on the salient neurons of a frozen transformer (scikit-learn style).
 
-    Build one with :func:`stc_gpu.stc.pipeline.fit_classifier` (from texts or a store) or
-    :meth:`load`; then ``predict`` / ``predict_proba`` take raw texts.
+    ``STCClassifier(model="gpt2", data options...).fit(texts, y)`` runs the whole method (the
+    options are :class:`~stc_gpu.config.STCConfig` fields; texts are extracted into
+    ``config.store``, reused when already there); ``fit(entry, y)`` starts from a store entry.
+    ``predict`` / ``predict_proba`` / ``token_scores`` then take raw texts. :meth:`load` reads a
+    saved one.
 
-    Attributes
-    ----------
+    Attributes (after fit or load)
+    ------------------------------
     classes_ : (K,) original label values.
-    blocks : list of FeatureBlock, in aggregation order (columns of the head's input).
+    blocks : list of FeatureBlock, in aggregation order (the columns of the head's input).
     head : fitted ``stc_gpu.probe.L1LogisticRegression`` on ``sum(len(b.ids))`` features.
+    pool, selection, model_identity : what was selected and on which model.
+    results_ : the search's results (every configuration's scores), after fit only.
     """
 
-    def __init__(self, *, model: str, revision: str | None, model_identity: dict, pool: str,
-                 blocks: list[FeatureBlock], head, classes, selection: dict | None = None,
-                 max_length: int | None = None, device: str | None = None):
+    def __init__(self, config: STCConfig | None = None, **options):
+        base = config.to_dict() if config is not None else {}
+        self.config = STCConfig.from_dict({**base, **options})
+        self._extractor = None
+
+    def fit(self, X, y, *, split_values=None, executor=None, show_progress: bool = False):
+        """Fit on texts (a sequence of str) or on a feature-store entry, with labels ``y`` (n,).
+
+        Selection happens on a validation split carved from ``X`` (see ``config``); the test split
+        is scored once and reported in ``results_["selection"]``.
+        """
+        from stc_gpu.stc import pipeline
+
+        identity = None
+        if isinstance(X, (list, tuple)):
+            entry, _, extractor = pipeline.extract(self.config, source=_check_texts(X),
+                                                   show_progress=show_progress)
+            identity = extractor.describe()
+        else:
+            entry = X
+        fitted, self.results_, _ = pipeline.fit_task(
+            entry, y, self.config, split_values=split_values, model_identity=identity,
+            executor=executor, show_progress=show_progress)
+        self._set_fitted(**fitted._fitted_state())
+        return self
+
+    @classmethod
+    def from_selection(cls, config: STCConfig, **state) -> "STCClassifier":
+        """A fitted classifier from its parts (used by the pipeline and by :meth:`load`)."""
+        clf = cls(config)
+        clf._set_fitted(**state)
+        return clf
+
+    def _set_fitted(self, *, model: str, revision: str | None, model_identity: dict, pool: str,
+                    blocks, head, classes, selection: dict | None = None,
+                    max_length: int | None = None) -> None:
         self.model = model
         self.revision = revision
         self.model_identity = dict(model_identity)
@@ -44,8 +83,14 @@ class STCClassifier:
         self.classes_ = np.asarray(classes)
         self.selection = dict(selection or {})
         self.max_length = max_length
-        self.device = device
         self._extractor = None
+
+    def _fitted_state(self) -> dict:
+        if not hasattr(self, "head"):
+            raise ValueError("this STCClassifier is not fitted yet: call fit() or load()")
+        return dict(model=self.model, revision=self.revision, model_identity=self.model_identity,
+                    pool=self.pool, blocks=self.blocks, head=self.head, classes=self.classes_,
+                    selection=self.selection, max_length=self.max_length)
 
     # ----------------------------------------------------------------- features
     @property
@@ -83,10 +128,11 @@ class STCClassifier:
         if self._extractor is None:
             from stc_gpu.extract import Extractor
 
+            self._fitted_state()
             sites = self.sites
             self._extractor = Extractor.from_pretrained(
                 self.model, revision=self.revision, kinds=tuple(sites), pools=(self.pool,),
-                layers=sites, max_length=self.max_length, device=self.device)
+                layers=sites, max_length=self.max_length, device=self.config.device)
             self._check_identity(self._extractor.describe())
         return self._extractor
 
@@ -112,11 +158,13 @@ class STCClassifier:
     # --------------------------------------------------------------- prediction
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n_texts, K) class probabilities, columns in ``classes_`` order."""
-        return self.head.predict_proba(self.transform(texts))
+        X = self.transform(texts)
+        return self.head.predict_proba(X)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """(n_texts,) predicted labels (original label values)."""
-        return self.classes_[np.asarray(self.head.predict(self.transform(texts)), dtype=np.int64)]
+        X = self.transform(texts)
+        return self.classes_[np.asarray(self.head.predict(X), dtype=np.int64)]
 
     def token_scores(self, texts: Sequence[str], *, target: int = -1):
         """Token-level scores (paper §5.3): the head applied to each token's own features.
@@ -137,12 +185,14 @@ class STCClassifier:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.head.save(path / "head")
+        self._fitted_state()
         meta = {
             "format": _FORMAT, "stc_gpu_version": __version__, "model": self.model,
             "revision": self.revision, "model_identity": self.model_identity, "pool": self.pool,
             "max_length": self.max_length,
             "blocks": [{"kind": b.kind, "layer": b.layer, "ids": list(b.ids)} for b in self.blocks],
             "classes": self.classes_.tolist(), "selection": self.selection,
+            "config": self.config.to_dict(),
         }
         (path / "classifier.json").write_text(json.dumps(meta, indent=2, default=_jsonable))
         return path
@@ -159,12 +209,16 @@ class STCClassifier:
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}")
         blocks = [FeatureBlock(b["kind"], int(b["layer"]), tuple(b["ids"])) for b in meta["blocks"]]
-        return cls(model=meta["model"], revision=meta["revision"],
-                   model_identity=meta["model_identity"], pool=meta["pool"], blocks=blocks,
-                   head=L1LogisticRegression.load(path / "head"), classes=meta["classes"],
-                   selection=meta["selection"], max_length=meta["max_length"], device=device)
+        config = STCConfig.from_dict({**meta.get("config", {}), "device": device})
+        return cls.from_selection(
+            config, model=meta["model"], revision=meta["revision"],
+            model_identity=meta["model_identity"], pool=meta["pool"], blocks=blocks,
+            head=L1LogisticRegression.load(path / "head"), classes=meta["classes"],
+            selection=meta["selection"], max_length=meta["max_length"])
 
     def __repr__(self) -> str:
+        if not hasattr(self, "head"):
+            return f"STCClassifier(model={self.config.model!r}, not fitted)"
         return (f"STCClassifier(model={self.model!r}, pool={self.pool!r}, sites={self.sites}, "
                 f"n_features={self.n_features}, classes={self.classes_.tolist()})")
 

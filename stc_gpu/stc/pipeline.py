@@ -1,6 +1,7 @@
 """The whole method as one call: extract (or reuse) -> probe -> sparsify -> aggregate -> report.
 
-``run(config)`` is what ``stc-gpu run`` does; ``fit_classifier`` is the Python API for one task.
+``run(config)`` is what ``stc-gpu run`` does; ``fit_task`` fits one task on a store entry and
+:meth:`STCClassifier.fit` wraps it for texts.
 Every hyper-parameter (kind, pool, layer, C, η, L_temp) is chosen on the validation split; the test
 split is scored once, at the end, for the three selected models (Embedding, best Probe, Agg.).
 """
@@ -13,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from stc_gpu.config import STCConfig
-from stc_gpu.metrics import score
-from stc_gpu.stc.aggregate import AggCandidate, aggregate
+from stc_gpu.metrics import metric_key, score
+from stc_gpu.stc.aggregate import AggCandidate, better_candidate
 from stc_gpu.stc.baseline import embedding_baseline
 from stc_gpu.stc.classifier import STCClassifier
-from stc_gpu.stc.probing import LayerProbe, probe_kind_pool
+from stc_gpu.stc.probing import LayerProbe
 from stc_gpu.stc.slabs import SplitRows, read_layer
 
 
@@ -37,7 +37,6 @@ class SearchResult:
     agg_rows: list[dict]
     best_probe: LayerProbe
     best_agg: AggCandidate
-    importance: dict
     timings: dict
 
 
@@ -52,7 +51,6 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
 
     executor = executor or LocalExecutor()
     path = entry_path_of(entry)
-    key = "val_acc" if config.metric == "accuracy" else "val_f1"
     kinds = [k for k in config.kinds if k in entry.kinds]
     layers = {k: list(entry.layers(k)) for k in kinds}
     pools = [p for p in config.pools if p in entry.pools]
@@ -88,11 +86,10 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
     for sweep in executor.map(aggregate_task, agg_jobs, desc="aggregation",
                               show_progress=show_progress):
         agg_rows += sweep.rows
-        if sweep.best is not None and (best_agg is None or
-                                       getattr(sweep.best, key) > getattr(best_agg, key)):
+        if sweep.best is not None and better_candidate(sweep.best, best_agg, config.metric):
             best_agg = sweep.best
     timings["aggregation_s"] = time.perf_counter() - t0
-    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, importance, timings)
+    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, timings)
 
 
 def _split_rows(labels, config: STCConfig, split_values=None):
@@ -132,11 +129,10 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
                  **_test_scores(rows.y_test, probe.estimator.predict(X_test))}
     agg = found.best_agg
     identity = model_identity or entry.metadata.get("model", {})
-    clf = STCClassifier(
-        model=identity.get("model_name") or config.model, revision=config.revision,
+    clf = STCClassifier.from_selection(
+        config, model=identity.get("model_name") or config.model, revision=config.revision,
         model_identity=identity, pool=agg.pool, blocks=agg.blocks, head=agg.estimator,
         classes=encoder.classes, max_length=identity.get("max_length", config.max_length),
-        device=config.device,
         selection={"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
                    "C": agg.C})
     agg_pred = agg.estimator.predict(clf.features_from_entry(entry, rows.test))
@@ -167,7 +163,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
 
 def _best_per_layer(rows: list[dict], metric: str) -> list[dict]:
     """The best-C row per (kind, pool, layer), ties to the smaller C."""
-    key = "val_acc" if metric == "accuracy" else "val_f1"
+    key = f"val_{metric_key(metric)}"
     best: dict[tuple, dict] = {}
     for r in sorted(rows, key=lambda r: r["C"]):
         k = (r["kind"], r["pool"], r["layer"])
@@ -176,8 +172,9 @@ def _best_per_layer(rows: list[dict], metric: str) -> list[dict]:
     return list(best.values())
 
 
-def extract(config: STCConfig, *, show_progress: bool = True):
-    """Extract (or reuse) the features of ``config.data`` into ``config.store``.
+def extract(config: STCConfig, *, source=None, show_progress: bool = True):
+    """Extract (or reuse) the features of ``source`` (default ``config.data``, else the demo
+    data) into ``config.store``.
 
     Returns ``(entry, summary, extractor)``; no forward pass runs when the store already holds
     these texts for this model.
@@ -190,7 +187,8 @@ def extract(config: STCConfig, *, show_progress: bool = True):
         pools=tuple(config.pools), max_length=config.max_length, device=config.device,
         dtype=config.dtype, token_budget=config.token_budget)
     entry, summary = extract_to_store(
-        config.data or demo_data_path(), extractor, config.store, text_column=config.text_column,
+        source if source is not None else config.data or demo_data_path(), extractor,
+        config.store, text_column=config.text_column,
         block_rows=config.block_rows, max_texts=config.max_texts, progress=show_progress)
     return entry, summary, extractor
 
@@ -322,7 +320,7 @@ def _salient_histograms(task_dir: Path, clf: STCClassifier, entry, rows: SplitRo
         neuron_ids[name] = list(b.ids)
         start += len(b.ids)
     sel = clf.selection
-    key = "val_acc" if results["metric"] == "accuracy" else "val_f1"
+    key = f"val_{metric_key(results['metric'])}"
     curve = {r["L_temp"]: r[key] for r in results["aggregation"]
              if (r["kind"], r["pool"], r["eta"], r["C"]) == (sel["kind"], sel["pool"], sel["eta"],
                                                              sel["C"])}

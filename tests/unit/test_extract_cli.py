@@ -33,7 +33,7 @@ def calls(monkeypatch):
             return cls(name_or_path, kinds=kwargs["kinds"], pools=kwargs["pools"],
                        layers={k: layers for k in kwargs["kinds"]})
 
-    import stc_gpu.extract  # the package first, with the real module, so only the CLI sees the fake
+    import stc_gpu.extract  # noqa: F401  (the real package first, so only the CLI sees the fake)
 
     module = types.ModuleType("stc_gpu.extract.extractor")
     module.Extractor = Extractor

@@ -139,3 +139,22 @@ def test_cli_run_bad_options_fail_clearly(corpus, tmp_path, args, message):
     assert res.exit_code != 0
     assert message in res.output
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
+
+
+def test_classifier_fit_on_texts_and_on_an_entry(corpus, tmp_path):
+    root, _, model, texts, labels = corpus
+    options = dict(model=str(model), store=str(tmp_path / "store"), kinds=["hidden"],
+                   pools=["mean"], **SMALL)
+    clf = STCClassifier(**options)
+    with pytest.raises(ValueError, match="not fitted"):
+        clf.predict(["good film"])
+    clf.fit(texts, labels)
+    assert clf.results_["selection"]["agg"]["test_acc"] >= 0.7  # chance is 0.5
+    assert set(clf.predict(["good film", "awful film"])) <= {"pos", "neg"}
+    from stc_gpu.store.feature_store import FeatureStore
+
+    entry = FeatureStore.open(tmp_path / "store").entry()
+    again = STCClassifier(**options).fit(entry, labels)
+    assert again.results_["selection"] == clf.results_["selection"]
+    with pytest.raises(ValueError, match="labels"):
+        STCClassifier(**options).fit(entry, labels[:-1])
