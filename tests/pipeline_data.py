@@ -12,17 +12,20 @@ FILLER = ("the a movie film plot actors scene story it was is and of to in this 
           "music ending camera script").split()
 POSITIVE = ("good", "great", "wonderful", "superb")
 NEGATIVE = ("bad", "awful", "boring", "terrible")
+NEUTRAL = ("okay", "average", "decent", "fine")
+CLASS_WORDS = {"pos": POSITIVE, "neg": NEGATIVE, "mid": NEUTRAL}
 
 
-def planted_corpus(n: int = 160, seed: int = 0) -> tuple[list[str], list[str]]:
-    """``(texts, labels)``: each text holds filler words and one sentiment word of its label."""
+def planted_corpus(n: int = 160, seed: int = 0, n_classes: int = 2) -> tuple[list[str], list[str]]:
+    """``(texts, labels)``: each text holds filler words and one word of its label's class
+    (classes pos, neg, and mid when ``n_classes == 3``)."""
     rng = np.random.default_rng(seed)
+    names = list(CLASS_WORDS)[:n_classes]
     texts, labels = [], []
     for i in range(n):
-        label = "pos" if i % 2 == 0 else "neg"
+        label = names[i % n_classes]
         words = list(rng.choice(FILLER, size=rng.integers(3, 12)))
-        words.insert(int(rng.integers(0, len(words) + 1)),
-                     str(rng.choice(POSITIVE if label == "pos" else NEGATIVE)))
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(CLASS_WORDS[label])))
         texts.append(" ".join(words))
         labels.append(label)
     return texts, labels
@@ -40,7 +43,7 @@ def write_corpus(path: Path, texts, labels, **extra_columns) -> Path:
 def save_tiny_model(folder: Path, family: str = "bert", texts=()) -> Path:
     """Save a 3-layer random model and its tokenizer so ``--model folder`` loads it offline."""
     model, tokenizer = random_model_and_tokenizer(
-        family, list(texts) + [" ".join(FILLER + list(POSITIVE + NEGATIVE))])
+        family, list(texts) + [" ".join(FILLER + list(POSITIVE + NEGATIVE + NEUTRAL))])
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

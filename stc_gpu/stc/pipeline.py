@@ -161,15 +161,12 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     return clf, results, rows
 
 
-def _best_per_layer(rows: list[dict], metric: str) -> list[dict]:
-    """The best-C row per (kind, pool, layer), ties to the smaller C."""
-    key = f"val_{metric_key(metric)}"
-    best: dict[tuple, dict] = {}
-    for r in sorted(rows, key=lambda r: r["C"]):
-        k = (r["kind"], r["pool"], r["layer"])
-        if k not in best or r[key] > best[k][key]:
-            best[k] = r
-    return list(best.values())
+def _best_per_layer(rows: list[dict], metric: str, keys=("kind", "pool", "layer")) -> list[dict]:
+    """The best row per ``keys`` on validation, ties to the smaller C."""
+    from stc_gpu.report.records import best_per
+
+    by_C = sorted(rows, key=lambda r: r["C"])
+    return list(best_per(by_C, keys, f"val_{metric_key(metric)}").values())
 
 
 def extract(config: STCConfig, *, source=None, show_progress: bool = True):
@@ -293,12 +290,18 @@ def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows:
     task_dir.mkdir(parents=True, exist_ok=True)
     clf.save(task_dir / "classifier")
     sel = results["selection"]["agg"]
+    metric = metric_key(results["metric"])
+    probe_curve = results["probe_best"]
+    if "+" in sel["kind"]:  # hidden+ffn: the better of the two kinds' probes at each layer
+        probe_curve = [dict(r, kind=sel["kind"]) for r in
+                       _best_per_layer(probe_curve, results["metric"], keys=("pool", "layer"))]
     results["plots"] = {
         "layer_curve": str(plots.plot_layer_curve(
-            results["probe_best"], results["aggregation"], task_dir / "layer_curve.png",
-            kind=sel["kind"], pool=sel["pool"], eta=sel["eta"])),
+            probe_curve, results["aggregation"], task_dir / "layer_curve.png",
+            kind=sel["kind"], pool=sel["pool"], eta=sel["eta"], metric=metric)),
         "what_which_where": [str(plots.plot_what_which_where(
-            results["aggregation"], task_dir / f"what_which_where_{kind}.png", kind=kind))
+            results["aggregation"], task_dir / f"what_which_where_{kind}.png", kind=kind,
+            metric=metric))
             for kind in sorted({r["kind"] for r in results["aggregation"]})],
         "salient_histograms": str(_salient_histograms(task_dir, clf, entry, rows, results)),
     }

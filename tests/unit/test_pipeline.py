@@ -158,3 +158,21 @@ def test_classifier_fit_on_texts_and_on_an_entry(corpus, tmp_path):
     assert again.results_["selection"] == clf.results_["selection"]
     with pytest.raises(ValueError, match="labels"):
         STCClassifier(**options).fit(entry, labels[:-1])
+
+
+def test_multiclass_and_combined_kinds_end_to_end(tmp_path):
+    texts, labels = planted_corpus(300, seed=3, n_classes=3)
+    model = save_tiny_model(tmp_path / "model", family="gpt2", texts=texts)
+    config = STCConfig(model=str(model), data=str(write_corpus(tmp_path / "d.csv", texts, labels)),
+                       store=str(tmp_path / "store"), out=str(tmp_path / "out"),
+                       pools=["mean"], combine_kinds=True, metric="macro_f1", **SMALL)
+    res = pipeline.run(config, show_progress=False)["label"]
+    assert res["classes"] == ["mid", "neg", "pos"]
+    assert {r["kind"] for r in res["aggregation"]} == {"hidden", "ffn", "hidden+ffn"}
+    combined = [r for r in res["aggregation"] if r["kind"] == "hidden+ffn"]
+    assert len(combined) == 4 * len(SMALL["eta_grid"]) * len(SMALL["C_grid"])  # hidden 0..3
+    sel = res["selection"]["agg"]
+    assert sel["val_f1"] == max(r["val_f1"] for r in res["aggregation"])
+    assert sel["test_f1"] > 0.6  # chance is 1/3
+    clf = STCClassifier.load(tmp_path / "out" / "classifier")
+    assert clf.predict_proba(texts[:4]).shape == (4, 3)
