@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SAMPLE_TEXTS, cuda
+from tests.conftest import SAMPLE_TEXTS, cuda
 
 from stc_gpu.extract.pooling import POOLS, masked_pool, single_token_index
 

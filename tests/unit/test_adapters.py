@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SAMPLE_TEXTS
+from tests.conftest import SAMPLE_TEXTS
 
 from stc_gpu.extract import Extractor
 from stc_gpu.models import SUPPORTED_MODEL_TYPES, adapter_for

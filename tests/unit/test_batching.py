@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_TEXTS
+from tests.conftest import SAMPLE_TEXTS
 
 from stc_gpu.extract.batching import (DEFAULT_MAX_LENGTH_CAP, default_max_length, pad_batch,
                                       plan_batches, tokenize)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import SAMPLE_TEXTS
+from tests.conftest import SAMPLE_TEXTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
