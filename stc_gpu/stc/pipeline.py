@@ -233,7 +233,8 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, mean_token
     results.update(task=task, model=config.model, dataset=Path(data).name,
                    store_entry=str(entry.path), extraction=summary.to_dict())
     results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
-    results["flops"] = _estimate_flops(extractor, mean_tokens, entry, results)
+    results["flops"] = {**_estimate_flops(extractor, mean_tokens, entry, results),
+                        "model": config.model}
     write_report(task_dir, results, clf, entry, rows)
     return results
 
