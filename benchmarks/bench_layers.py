@@ -17,12 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.rt_sample import sample_rt_snippets, write_labelled_csv
+from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
+                                   write_labelled_csv)
 from stc_gpu.config import STCConfig
 from stc_gpu.models.loading import DEFAULT_MODEL
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
-QUICK_GRIDS = dict(pools=["mean", "max"], C_grid=[0.1, 1.0, 10.0], eta_grid=[0.01, 0.1, 0.5])
 
 
 def blocks_needed(name: str, L_temp: int) -> int:
@@ -122,8 +122,7 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
              f"predicting {len(timed)} raw texts (tokenisation, hooks, pooling and head included), "
              "vs the full model's plain forward "
              f"pass (batches of 64): {full_rate:.1f} texts/s",
-             "grids: " + (", ".join(f"{k}={v}" for k, v in grids.items()) if grids
-                          else "the paper's (3 pools x 2 kinds, 5 C, 10 eta)")]
+             describe_grids(grids)]
     return {"name": "layers", "title": "Early exit: score and throughput with the first layers only",
             "rows": out, "notes": notes}
 

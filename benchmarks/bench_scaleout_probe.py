@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.rt_sample import sample_rt_snippets, write_labelled_csv
+from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
+                                   write_labelled_csv)
 from stc_gpu.config import STCConfig
 from stc_gpu.models.loading import DEFAULT_MODEL
 
-QUICK_GRIDS = dict(pools=["mean", "max"], C_grid=[0.1, 1.0, 10.0], eta_grid=[0.01, 0.1, 0.5])
 
 
 def _row_key(row: dict) -> tuple:
@@ -94,8 +94,7 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
              "in-process: one task per (kind, pool) and all eta at once, torch's default threads; "
              "Dask: one task per (kind, pool) probe sweep and per (kind, pool, eta), one thread per "
              "worker process, each task reading its own slabs from the store",
-             "grids: " + (", ".join(f"{k}={v}" for k, v in grids.items()) if grids
-                          else "the paper's (3 pools x 2 kinds, 5 C, 10 eta)")]
+             describe_grids(grids)]
     return {"name": "scaleout_probe",
             "title": "Probe and aggregation sweep: in-process vs 1 vs 2 Dask workers",
             "rows": rows, "notes": notes}

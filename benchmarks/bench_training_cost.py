@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 from benchmarks.finetune import finetune_one_epoch
-from benchmarks.rt_sample import sample_rt_snippets, write_labelled_csv
+from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
+                                   write_labelled_csv)
 from stc_gpu.config import STCConfig
 from stc_gpu.models.loading import DEFAULT_MODEL
 
 #: The learning rate of the baseline: 5e-5 learned nothing in one epoch on 1,000 RT texts.
 FINETUNE_LR = 2e-4
-#: Reduced grids of ``--quick`` (the full run uses the paper's, the STCConfig defaults).
-QUICK_GRIDS = dict(pools=["mean", "max"], C_grid=[0.1, 1.0, 10.0], eta_grid=[0.01, 0.1, 0.5])
 
 
 def random_stand_in(folder: Path, texts) -> str:
@@ -104,8 +103,7 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
         "STC wall_s = extraction (model loading and the forward pass over every split) + fit "
         "(probes, aggregation, selection and test scoring); report writing and plots "
         f"({run_s - stc_s:.1f} s) excluded",
-        "grids: " + (", ".join(f"{k}={v}" for k, v in grids.items()) if grids
-                     else "the paper's (3 pools x 2 kinds, 5 C, 10 eta)"),
+        describe_grids(grids),
         "predicted_ratio: the cost model's FLOPs speedup for this run (fits, widths and solver "
         "iterations as measured); measured_ratio: wall-time ratio",
     ]

@@ -1,4 +1,4 @@
-"""A stratified sample of the bundled Rotten Tomatoes snippets, and a CSV of it for the pipeline."""
+"""Inputs the STC benchmarks share: an RT snippets sample, a CSV of it, the ``--quick`` grids."""
 from __future__ import annotations
 
 import csv
@@ -31,3 +31,14 @@ def write_labelled_csv(path: Path, texts: Sequence[str], labels: Sequence) -> Pa
         writer.writerow(["text", "label"])
         writer.writerows(zip(texts, labels))
     return path
+
+
+#: The reduced grids of ``--quick`` runs (full runs use the paper's, the STCConfig defaults).
+QUICK_GRIDS = dict(pools=["mean", "max"], C_grid=[0.1, 1.0, 10.0], eta_grid=[0.01, 0.1, 0.5])
+
+
+def describe_grids(grids: dict) -> str:
+    """A benchmark note naming the grids that override the defaults (none: the paper's)."""
+    if not grids:
+        return "grids: the paper's (3 pools x 2 kinds, 5 C, 10 eta)"
+    return "grids: " + ", ".join(f"{k}={v}" for k, v in grids.items())
