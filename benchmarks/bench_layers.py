@@ -104,10 +104,14 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
             clf = pipeline.classifier_from_candidate(cand, encoder.classes, identity, config)
             pred = cand.estimator.predict(clf.features_from_entry(entry, rows.test))
             predictors.append(clf.predict)
+            deepest = best_within(found.agg_by_depth,
+                                  lambda name, L_temp: blocks_needed(name, L_temp) == n_blocks,
+                                  config.metric)
             out.append({"layers": f"{fraction:.0%}", "n_blocks": n_blocks, "kind": cand.name,
                         "pool": cand.pool, "L_temp": cand.L_temp,
                         "blocks_run": blocks_needed(cand.name, cand.L_temp),
                         "n_features": cand.n_features, "val_acc": round(cand.val_acc, 4),
+                        "val_acc_exactly_n_blocks": round(deepest.val_acc, 4) if deepest else "",
                         "test_acc": round(score(rows.y_test, pred, "accuracy"), 4),
                         "test_f1": round(score(rows.y_test, pred, "macro_f1"), 4)})
         full_rate, *rates = _best_rates(predictors, timed, device, repeats)
@@ -117,7 +121,8 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
              f"validation {len(rows.val)}, test {len(rows.test)}), device {device}",
              "n_blocks = max(1, round(fraction * L)); allowed: ffn / hidden+ffn with L_temp <= "
              "n_blocks - 1, hidden with L_temp <= n_blocks; the best allowed on validation is "
-             "tested (blocks_run: what the chosen one actually needs)",
+             "tested (blocks_run: what the chosen one actually needs; val_acc_exactly_n_blocks: the "
+             "best validation score of the candidates needing exactly n_blocks)",
              f"throughput: best of {repeats} rounds (every classifier and the full forward in turn) "
              f"predicting {len(timed)} raw texts (tokenisation, hooks, pooling and head included), "
              "vs the full model's plain forward "

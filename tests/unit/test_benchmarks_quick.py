@@ -55,6 +55,8 @@ def test_layers_rows_respect_their_depth(tiny):
     assert [r["n_blocks"] for r in rows] == [1, 1, 2, 2, 3]  # round(f * 3), at least 1
     for row in rows:
         assert row["blocks_run"] <= row["n_blocks"]
+        if row["val_acc_exactly_n_blocks"] != "":
+            assert row["val_acc_exactly_n_blocks"] <= row["val_acc"]
         assert row["texts_per_s"] > 0 and 0 <= row["test_acc"] <= 1
     # More allowed depth never selects a worse validation score.
     assert all(a["val_acc"] <= b["val_acc"] for a, b in zip(rows, rows[1:]))
