@@ -6,7 +6,8 @@ the torch and the fused Triton pooling backends.
 
 Reports time ratio (target <= 1.15), texts/s, tokens/s, padding ratio with length-sorted buckets
 (target <= 1.05) and in random order, and bytes per stored row. Prints a table; ``--json PATH``
-writes the numbers.
+writes the numbers (the :mod:`benchmarks` convention, plus ``meta``; ``--quick``/``--device`` as
+every benchmark has them).
 
     python benchmarks/bench_extract.py --texts 2000 --json bench_extract_cpu.json
     python benchmarks/bench_extract.py --gpu --texts 20000 --json bench_extract_gpu.json
@@ -160,26 +161,43 @@ def _print_table(rows: list[dict]) -> None:
         print("  ".join(v.rjust(w) for v, w in zip(c, widths)))
 
 
-def main() -> None:
+def run(quick: bool, device: str, *, n_texts: int | None = None, repeat: int = 1,
+        token_budget: int | None = None) -> dict:
+    """The benchmark convention (:mod:`benchmarks`): CPU rows, or GPU rows on ``cuda``."""
+    gpu = device.startswith("cuda")
+    budget = token_budget or (32768 if gpu else 8192)
+    n_texts = n_texts or ((2000 if quick else 20000) if gpu else (300 if quick else 2000))
+    rows = (gpu_rows if gpu else cpu_rows)(n_texts, repeat, budget)
+    notes = [f"{n_texts} RT snippets, token budget {budget}, best of {repeat}, "
+             f"{torch.get_num_threads()} torch threads; targets: time_ratio <= 1.15, "
+             "padding_ratio_sorted <= 1.05"]
+    return {"name": "extract", "title": "Extraction vs a bare forward pass over the same batches",
+            "rows": rows, "notes": notes}
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gpu", action="store_true", help="fp16 GPT-2 small / XL sized models on CUDA")
-    parser.add_argument("--texts", type=int, default=2000, help="RT snippets to extract")
+    parser.add_argument("--quick", action="store_true", help="300 texts on CPU, 2000 on GPU")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for the GPU rows")
+    parser.add_argument("--gpu", action="store_true", help="the same as --device cuda")
+    parser.add_argument("--texts", type=int, default=None, help="RT snippets to extract")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept")
     parser.add_argument("--token-budget", type=int, default=None,
                         help="rows * padded length per batch (default 8192 CPU, 32768 GPU)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, help="write the results here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    budget = args.token_budget or (32768 if args.gpu else 8192)
-    rows = (gpu_rows if args.gpu else cpu_rows)(args.texts, args.repeat, budget)
-    _print_table(rows)
+    result = run(args.quick, "cuda" if args.gpu else args.device, n_texts=args.texts,
+                 repeat=args.repeat, token_budget=args.token_budget)
+    _print_table(result["rows"])
     if args.json:
-        meta = {"machine": platform.platform(), "torch": torch.__version__,
-                "threads": torch.get_num_threads(), "token_budget": budget}
-        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+        result["meta"] = {"machine": platform.platform(), "torch": torch.__version__,
+                          "threads": torch.get_num_threads()}
+        args.json.write_text(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":

@@ -125,7 +125,12 @@ def main(argv=None):
     parser.add_argument("--saga-layers", type=int, default=1,
                         help="layers timed with saga (extrapolated per layer); 0 skips")
     parser.add_argument("--saga-max-iter", type=int, default=200)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/bench_probe.json"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="the full report (objectives per fit) here; default "
+                             "benchmarks/bench_probe.json unless --json is given")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="a summary in the benchmarks convention (what python -m benchmarks "
+                             "reads)")
     args = parser.parse_args(argv)
     if args.quick:
         args.layers, args.units, args.rows = 2, 768, 4000
@@ -180,6 +185,11 @@ def main(argv=None):
     if any(row["layers_timed"] < args.layers for row in rows):
         print("* sklearn timed on the first layers only; per-layer time x all layers "
               "(extrapolated)")
+    if args.json is not None:
+        _write_summary(args.json, rows, args)
+    if args.out is None and args.json is not None:
+        return
+    args.out = args.out or Path("benchmarks/bench_probe.json")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = dict(
         sizes=dict(layers=args.layers, units=args.units, rows=args.rows), alphas=alphas,
@@ -190,6 +200,22 @@ def main(argv=None):
     )
     args.out.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
+
+
+def _write_summary(path: Path, rows: list[dict], args) -> None:
+    """The rows as the :mod:`benchmarks` convention (scalars only) at ``path``."""
+    summary = [{"method": row["method"], "layers_timed": row["layers_timed"],
+                "seconds_all": round(row["seconds_all"], 2),
+                "speedup_of_torch": round(row["speedup_of_torch"], 2),
+                "rel_objective_gap_max": float(f"{row['rel_objective_gap_vs_torch_max']:.3g}"),
+                "mean_nnz": round(float(np.mean(row["nnz"][:row["layers_timed"]])), 1)}
+               for row in rows]
+    notes = [f"{args.layers} layers x {args.units} units x {args.rows} rows, synthetic "
+             f"activations, {torch.get_num_threads()} torch threads, device {args.device}",
+             "sklearn timed on the first layers_timed layers; seconds_all extrapolates per layer"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"name": "probe", "title": __doc__.splitlines()[0],
+                                "rows": summary, "notes": notes}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

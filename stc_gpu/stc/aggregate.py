@@ -46,8 +46,40 @@ class AggCandidate:
 
 @dataclass
 class AggSweep:
+    """Validation rows of a sweep, its best candidate, and its best per ``(name, L_temp)``."""
+
     rows: list[dict] = field(default_factory=list)
     best: AggCandidate | None = None
+    best_by_depth: dict[tuple[str, int], AggCandidate] = field(default_factory=dict)
+
+    def offer(self, cand: AggCandidate, metric: str) -> None:
+        """Keep ``cand`` as the best overall and/or the best of its ``(name, L_temp)``."""
+        if better_candidate(cand, self.best, metric):
+            self.best = cand
+        depth = (cand.name, cand.L_temp)
+        if better_candidate(cand, self.best_by_depth.get(depth), metric):
+            self.best_by_depth[depth] = cand
+
+
+def merge_best_by_depth(into: dict[tuple[str, int], AggCandidate],
+                        other: dict[tuple[str, int], AggCandidate], metric: str) -> None:
+    """Update ``into`` in place with the candidates of ``other`` that beat its own."""
+    for depth, cand in other.items():
+        if better_candidate(cand, into.get(depth), metric):
+            into[depth] = cand
+
+
+def best_within(by_depth: dict[tuple[str, int], AggCandidate], allowed, metric: str
+                ) -> AggCandidate | None:
+    """The best candidate of ``by_depth`` whose ``(name, L_temp)`` passes ``allowed(name, L_temp)``.
+
+    Selection on validation with the sweep's own tie-breaking; None when nothing is allowed.
+    """
+    best = None
+    for (name, L_temp), cand in sorted(by_depth.items()):
+        if allowed(name, L_temp) and better_candidate(cand, best, metric):
+            best = cand
+    return best
 
 
 def steps_for(name: str, layers: dict[str, list[int]]) -> list[tuple[int, list[tuple[str, int]]]]:
@@ -141,5 +173,4 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
                     "n_layers": len({b.layer for b in blocks[:n_blocks]}),
                     "val_acc": cand.val_acc, "val_f1": cand.val_f1,
                     "n_iter": int(est.n_iter_[0])})
-                if better_candidate(cand, sweep.best, metric):
-                    sweep.best = cand
+                sweep.offer(cand, metric)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from stc_gpu.config import STCConfig
 from stc_gpu.metrics import metric_key, score
-from stc_gpu.stc.aggregate import AggCandidate, better_candidate
+from stc_gpu.stc.aggregate import AggCandidate, better_candidate, merge_best_by_depth
 from stc_gpu.stc.baseline import embedding_baseline
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.probing import LayerProbe
@@ -37,7 +37,10 @@ class SearchResult:
     agg_rows: list[dict]
     best_probe: LayerProbe
     best_agg: AggCandidate
+    importance: dict           # (kind, pool, layer) -> (units,) squared weights of the chosen probe
     timings: dict
+    #: the best aggregated candidate per ``(name, L_temp)`` over every pool, η and C
+    agg_by_depth: dict = field(default_factory=dict)
 
 
 def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
@@ -81,18 +84,20 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
                      importance={(k, l): importance[k, pool, l] for k in kinds for l in layers[k]},
                      **common)
                 for name in names for pool in pools for etas in eta_groups]
-    agg_rows = []
+    agg_rows, agg_by_depth = [], {}
     best_agg: AggCandidate | None = None
     for sweep in executor.map(aggregate_task, agg_jobs, desc="aggregation",
                               show_progress=show_progress):
         agg_rows += sweep.rows
+        merge_best_by_depth(agg_by_depth, sweep.best_by_depth, config.metric)
         if sweep.best is not None and better_candidate(sweep.best, best_agg, config.metric):
             best_agg = sweep.best
     timings["aggregation_s"] = time.perf_counter() - t0
-    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, timings)
+    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, importance, timings,
+                        agg_by_depth)
 
 
-def _split_rows(labels, config: STCConfig, split_values=None):
+def split_rows(labels, config: STCConfig, split_values=None):
     """Encode labels and split (stratified, recorded seed); returns (encoder, SplitRows, splits)."""
     from stc_gpu.data.labels import LabelEncoder
     from stc_gpu.data.splits import make_splits
@@ -119,7 +124,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     labels = np.asarray(labels)
     if len(labels) != entry.n_rows:
         raise ValueError(f"{len(labels)} labels for {entry.n_rows} stored texts: they must match")
-    encoder, rows, splits = _split_rows(labels, config, split_values)
+    encoder, rows, splits = split_rows(labels, config, split_values)
     found = search(entry, rows, config, executor=executor, show_progress=show_progress)
 
     probe = found.best_probe
@@ -129,12 +134,7 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
                  **_test_scores(rows.y_test, probe.estimator.predict(X_test))}
     agg = found.best_agg
     identity = model_identity or entry.metadata.get("model", {})
-    clf = STCClassifier.from_selection(
-        config, model=identity.get("model_name") or config.model, revision=config.revision,
-        model_identity=identity, pool=agg.pool, blocks=agg.blocks, head=agg.estimator,
-        classes=encoder.classes, max_length=identity.get("max_length", config.max_length),
-        selection={"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
-                   "C": agg.C})
+    clf = classifier_from_candidate(agg, encoder.classes, identity, config)
     agg_pred = agg.estimator.predict(clf.features_from_entry(entry, rows.test))
     agg_sel = {"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
                "C": agg.C, "n_features": agg.n_features, "val_acc": agg.val_acc,
@@ -159,6 +159,21 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
         "notes": notes,
     }
     return clf, results, rows
+
+
+def classifier_from_candidate(agg: AggCandidate, classes, identity: dict,
+                              config: STCConfig) -> STCClassifier:
+    """The :class:`STCClassifier` of one aggregated candidate.
+
+    ``classes`` are the label encoder's classes; ``identity`` the extractor's ``describe()`` (or a
+    store entry's ``metadata["model"]``).
+    """
+    return STCClassifier.from_selection(
+        config, model=identity.get("model_name") or config.model, revision=config.revision,
+        model_identity=identity, pool=agg.pool, blocks=agg.blocks, head=agg.estimator,
+        classes=classes, max_length=identity.get("max_length", config.max_length),
+        selection={"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
+                   "C": agg.C})
 
 
 def _best_per_layer(rows: list[dict], metric: str, keys=("kind", "pool", "layer")) -> list[dict]:

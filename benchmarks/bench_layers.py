@@ -1,0 +1,142 @@
+"""Early exit (paper Table 7): test score and inference throughput using only the first layers.
+
+The pipeline is fitted once (fresh store, validation selection). For each fraction f of the model's
+L blocks, ``n_blocks = max(1, round(f L))`` blocks may run: an aggregated candidate is allowed when
+its deepest site needs at most that many, i.e. ``L_temp <= n_blocks - 1`` for FFN activations (ffn.l
+is inside block l) and ``L_temp <= n_blocks`` for hidden states (hidden.0 is the embedding output,
+hidden.l the output of block l). Among the allowed candidates (every kind, pool, η, C), the best on
+validation is scored on the test rows; its :class:`~stc_gpu.stc.classifier.STCClassifier` (which
+runs the model only up to its deepest site) is timed predicting raw texts, against the full model's
+plain forward pass (tokenisation included in both).
+
+    python -m benchmarks.bench_layers [--quick] [--device cuda] [--json PATH]
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
+                                   write_labelled_csv)
+from stc_gpu.config import STCConfig
+from stc_gpu.models.loading import DEFAULT_MODEL
+
+FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+def blocks_needed(name: str, L_temp: int) -> int:
+    """Transformer blocks that must run to read the sites of aggregation ``name`` up to ``L_temp``."""
+    return L_temp if name == "hidden" else L_temp + 1
+
+
+def _synchronize(device: str) -> None:
+    if str(device).startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _best_rates(predictors: list, texts, device: str, repeats: int) -> list[float]:
+    """Texts per second of each ``predict(texts)``: the best of ``repeats`` rounds, after a warm-up.
+
+    The predictors take turns within each round, so a change of machine load hits them alike.
+    """
+    for predict in predictors:
+        predict(texts[:8])
+    best = [float("inf")] * len(predictors)
+    for _ in range(repeats):
+        for i, predict in enumerate(predictors):
+            _synchronize(device)
+            start = time.perf_counter()
+            predict(texts)
+            _synchronize(device)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return [len(texts) / seconds for seconds in best]
+
+
+def _full_forward(model: str, device: str, max_length: int | None, batch_size: int = 64):
+    """``forward(texts)``: tokenise and run the whole plain model (no hooks), in batches."""
+    import torch
+
+    from stc_gpu.models.loading import load_model_and_tokenizer
+
+    net, tokenizer = load_model_and_tokenizer(model)
+    net.to(device).eval()
+    limit = max_length or tokenizer.model_max_length
+
+    def forward(texts):
+        with torch.no_grad():
+            for i in range(0, len(texts), batch_size):
+                batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                                  max_length=limit, return_tensors="pt").to(device)
+                net(**batch)
+
+    return forward
+
+
+def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
+        grids: dict | None = None, n_timed: int | None = None) -> dict:
+    """Fit once, then score and time each depth; the keywords override the model and sizes."""
+    from stc_gpu.metrics import score
+    from stc_gpu.stc import pipeline
+    from stc_gpu.stc.aggregate import best_within
+
+    texts, labels = corpus or sample_rt_snippets(800 if quick else 4000)
+    grids = (QUICK_GRIDS if quick else {}) if grids is None else grids
+    timed = texts[:n_timed or (400 if quick else 1000)]
+    repeats = 2
+    with tempfile.TemporaryDirectory(prefix="stc_layers_") as tmp:
+        config = STCConfig(model=model, device=device, store=str(Path(tmp) / "store"),
+                           data=str(write_labelled_csv(Path(tmp) / "data.csv", texts, labels)),
+                           **grids)
+        entry, _, extractor = pipeline.extract(config, show_progress=False)
+        encoder, rows, _ = pipeline.split_rows(labels, config)
+        found = pipeline.search(entry, rows, config, show_progress=False)
+        identity, n_layers = extractor.describe(), extractor.n_layers
+        del extractor
+        out, predictors = [], [_full_forward(model, device, config.max_length)]
+        for fraction in FRACTIONS:
+            n_blocks = max(1, round(fraction * n_layers))
+            cand = best_within(found.agg_by_depth,
+                               lambda name, L_temp: blocks_needed(name, L_temp) <= n_blocks,
+                               config.metric)
+            clf = pipeline.classifier_from_candidate(cand, encoder.classes, identity, config)
+            pred = cand.estimator.predict(clf.features_from_entry(entry, rows.test))
+            predictors.append(clf.predict)
+            deepest = best_within(found.agg_by_depth,
+                                  lambda name, L_temp: blocks_needed(name, L_temp) == n_blocks,
+                                  config.metric)
+            out.append({"layers": f"{fraction:.0%}", "n_blocks": n_blocks, "kind": cand.name,
+                        "pool": cand.pool, "L_temp": cand.L_temp,
+                        "blocks_run": blocks_needed(cand.name, cand.L_temp),
+                        "n_features": cand.n_features, "val_acc": round(cand.val_acc, 4),
+                        "val_acc_exactly_n_blocks": round(deepest.val_acc, 4) if deepest else "",
+                        "test_acc": round(score(rows.y_test, pred, "accuracy"), 4),
+                        "test_f1": round(score(rows.y_test, pred, "macro_f1"), 4)})
+        full_rate, *rates = _best_rates(predictors, timed, device, repeats)
+        for row, rate in zip(out, rates):
+            row.update(texts_per_s=round(rate, 1), speed_vs_full_forward=round(rate / full_rate, 3))
+    notes = [f"{model} ({n_layers} blocks) on {len(texts)} RT snippets (train {len(rows.train)}, "
+             f"validation {len(rows.val)}, test {len(rows.test)}), device {device}",
+             "n_blocks = max(1, round(fraction * L)); allowed: ffn / hidden+ffn with L_temp <= "
+             "n_blocks - 1, hidden with L_temp <= n_blocks; the best allowed on validation is "
+             "tested (blocks_run: what the chosen one actually needs; val_acc_exactly_n_blocks: the "
+             "best validation score of the candidates needing exactly n_blocks)",
+             f"throughput: best of {repeats} rounds (every classifier and the full forward in turn) "
+             f"predicting {len(timed)} raw texts (tokenisation, hooks, pooling and head included), "
+             "vs the full model's plain forward "
+             f"pass (batches of 64): {full_rate:.1f} texts/s",
+             describe_grids(grids)]
+    return {"name": "layers", "title": "Early exit: score and throughput with the first layers only",
+            "rows": out, "notes": notes}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from benchmarks import bench_main
+
+    return bench_main(run, __doc__.splitlines()[0], argv)
+
+
+if __name__ == "__main__":
+    main()
