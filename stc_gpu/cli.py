@@ -211,7 +211,7 @@ def run(config_file, quiet, label_columns, kinds, pools, **options):
 
 
 #: The built-in demo uses this many RT snippets so it finishes in minutes on 2 CPU cores.
-DEMO_MAX_TEXTS = 4000
+DEMO_MAX_TEXTS = 3000
 
 
 def _summary_table(results: dict) -> str:
