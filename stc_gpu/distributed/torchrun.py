@@ -126,6 +126,9 @@ def distributed_context(device: str | torch.device | None = None, *,
     dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timeout)
     try:
         yield context
+        # Leave together: a rank tearing down gloo while a peer still talks to it can abort
+        # ("terminate called without an active exception"), seen once in CI on a resume.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
