@@ -4,7 +4,7 @@ One store entry is extracted once; then :func:`stc_gpu.stc.pipeline.search` (eve
 aggregation fit, validation selection) runs three times on it, same rows and grids: with the
 in-process executor (torch's default thread count), and on local Dask clusters of 1 and 2
 single-threaded worker processes. ``search_s`` is the search alone; ``startup_s`` the cluster's
-start. Each row says whether its validation rows, importances and selections are identical to the
+start. Each row says whether its validation rows, probe weights and selections are identical to the
 in-process run's.
 
     python -m benchmarks.bench_scaleout_probe [--quick] [--device cuda] [--json PATH]
@@ -32,15 +32,15 @@ def _row_key(row: dict) -> tuple:
 def same_search(a, b) -> bool:
     """Whether two :class:`~stc_gpu.stc.pipeline.SearchResult` hold the same fits and choices.
 
-    Validation rows (any order), per-layer importances (exactly) and the selected probe and
+    Validation rows (any order), per-layer probe weights (exactly) and the selected probe and
     aggregation (configuration and validation scores) are compared; timings are not.
     """
     if sorted(map(_row_key, a.probe_rows)) != sorted(map(_row_key, b.probe_rows)):
         return False
     if sorted(map(_row_key, a.agg_rows)) != sorted(map(_row_key, b.agg_rows)):
         return False
-    if a.importance.keys() != b.importance.keys() or not all(
-            np.array_equal(a.importance[k], b.importance[k]) for k in a.importance):
+    if a.coefs.keys() != b.coefs.keys() or not all(
+            np.array_equal(a.coefs[k], b.coefs[k]) for k in a.coefs):
         return False
     probe = ("kind", "pool", "layer", "C", "val_score")
     agg = ("name", "pool", "eta", "L_temp", "C", "val_acc", "val_f1", "blocks")

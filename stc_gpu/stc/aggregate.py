@@ -104,7 +104,7 @@ def better_candidate(cand: AggCandidate, best: AggCandidate | None, metric: str)
     return (cand.L_temp, cand.n_features, cand.C) < (best.L_temp, best.n_features, best.C)
 
 
-def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], importance: dict,
+def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: dict,
               rows: SplitRows, etas, Cs, *, metric: str = "accuracy", backend: str = "auto",
               device=None, max_iter: int = 30, tol: float = 1e-4,
               max_batch_bytes: int = 1 << 30,
@@ -113,12 +113,13 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], importa
 
     Parameters
     ----------
-    importance : dict (kind, layer) -> (units,) squared probe weights of the chosen layer probe.
+    coefs : dict (kind, layer) -> (K, units) weights of the chosen layer probe (the η rule squares
+        and sums them over classes itself).
     layers : dict kind -> captured layer indices.
     """
     steps = steps_for(name, layers)
     sites = [site for _, group in steps for site in group]
-    eta_ids = {site: [salient_neurons(importance[site], eta) for eta in etas] for site in sites}
+    eta_ids = {site: [salient_neurons(coefs[site], eta) for eta in etas] for site in sites}
     # Read every site once; keep only the union of its salient columns over all η.
     union = {site: np.unique(np.concatenate(eta_ids[site])) for site in sites}
     cols = {}

@@ -37,7 +37,7 @@ class SearchResult:
     agg_rows: list[dict]
     best_probe: LayerProbe
     best_agg: AggCandidate
-    importance: dict           # (kind, pool, layer) -> (units,) squared weights of the chosen probe
+    coefs: dict                # (kind, pool, layer) -> (K, units) weights of the chosen probe
     timings: dict
     #: the best aggregated candidate per ``(name, L_temp)`` over every pool, η and C
     agg_by_depth: dict = field(default_factory=dict)
@@ -64,13 +64,13 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
     t0 = time.perf_counter()
     probe_jobs = [dict(entry_path=path, kind=kind, pool=pool, layers=layers[kind], rows=rows,
                        Cs=config.C_grid, **common) for kind in kinds for pool in pools]
-    probe_rows, importance = [], {}
+    probe_rows, coefs = [], {}
     best_probe: LayerProbe | None = None
     for job, sweep in zip(probe_jobs, executor.map(probe_task, probe_jobs, desc="probes",
                                                    show_progress=show_progress)):
         probe_rows += sweep.rows
         for layer, probe in sweep.chosen.items():
-            importance[job["kind"], job["pool"], layer] = probe.importance
+            coefs[job["kind"], job["pool"], layer] = probe.coef
             if best_probe is None or probe.val_score > best_probe.val_score:
                 best_probe = probe
     timings["probes_s"] = time.perf_counter() - t0
@@ -81,7 +81,7 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
     eta_groups = [config.eta_grid[i:i + step] for i in range(0, len(config.eta_grid), step)]
     agg_jobs = [dict(entry_path=path, name=name, pool=pool, layers=layers, rows=rows, etas=etas,
                      Cs=config.C_grid,
-                     importance={(k, l): importance[k, pool, l] for k in kinds for l in layers[k]},
+                     coefs={(k, l): coefs[k, pool, l] for k in kinds for l in layers[k]},
                      **common)
                 for name in names for pool in pools for etas in eta_groups]
     agg_rows, agg_by_depth = [], {}
@@ -93,7 +93,7 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
         if sweep.best is not None and better_candidate(sweep.best, best_agg, config.metric):
             best_agg = sweep.best
     timings["aggregation_s"] = time.perf_counter() - t0
-    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, importance, timings,
+    return SearchResult(probe_rows, agg_rows, best_probe, best_agg, coefs, timings,
                         agg_by_depth)
 
 

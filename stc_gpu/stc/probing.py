@@ -27,10 +27,9 @@ class LayerProbe:
     val_score: float
 
     @property
-    def importance(self) -> np.ndarray:
-        """(d,) squared standardized weights summed over classes: the η rule's ranking."""
-        coef = np.atleast_2d(np.asarray(self.estimator.coef_, dtype=np.float64))
-        return (coef ** 2).sum(axis=0)
+    def coef(self) -> np.ndarray:
+        """(K, d) standardized weights (K = 1 for binary): what the η rule ranks."""
+        return np.atleast_2d(np.asarray(self.estimator.coef_, dtype=np.float64))
 
 
 @dataclass

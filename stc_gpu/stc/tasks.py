@@ -37,11 +37,11 @@ def probe_task(entry_path: str, kind: str, pool: str, layers, rows, Cs, *, threa
     return probe_kind_pool(_open(entry_path), kind, pool, layers, rows, Cs, **options)
 
 
-def aggregate_task(entry_path: str, name: str, pool: str, layers, importance, rows, etas, Cs, *,
+def aggregate_task(entry_path: str, name: str, pool: str, layers, coefs, rows, etas, Cs, *,
                    threads=None, **options) -> AggSweep:
     """:func:`stc_gpu.stc.aggregate.aggregate` on the entry at ``entry_path``."""
     _limit_threads(threads)
-    return aggregate(_open(entry_path), name, pool, layers, importance, rows, etas, Cs, **options)
+    return aggregate(_open(entry_path), name, pool, layers, coefs, rows, etas, Cs, **options)
 
 
 class LocalExecutor:

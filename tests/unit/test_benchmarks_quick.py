@@ -74,7 +74,7 @@ def test_scaleout_probe_is_identical_across_executors(tiny):
     assert rows[1]["speedup_vs_dask_x1"] == 1.0
 
 
-def test_same_search_sees_a_changed_score_or_importance():
+def test_same_search_sees_a_changed_score_or_probe_weights():
     from stc_gpu.stc.pipeline import SearchResult
 
     probe = type("Probe", (), dict(kind="ffn", pool="mean", layer=1, C=1.0, val_score=0.9))()
@@ -86,4 +86,4 @@ def test_same_search_sees_a_changed_score_or_importance():
     assert not bench_scaleout_probe.same_search(
         base, dataclasses.replace(base, agg_rows=[{"L_temp": 1, "val_acc": 0.81}]))
     assert not bench_scaleout_probe.same_search(
-        base, dataclasses.replace(base, importance={("ffn", "mean", 1): np.zeros(3)}))
+        base, dataclasses.replace(base, coefs={("ffn", "mean", 1): np.zeros(3)}))

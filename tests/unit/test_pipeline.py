@@ -176,3 +176,29 @@ def test_multiclass_and_combined_kinds_end_to_end(tmp_path):
     assert sel["test_f1"] > 0.6  # chance is 1/3
     clf = STCClassifier.load(tmp_path / "out" / "classifier")
     assert clf.predict_proba(texts[:4]).shape == (4, 3)
+
+
+def test_aggregated_neurons_are_algorithm_1_on_the_chosen_probe_weights(ran):
+    """Each block holds exactly the η-salient neurons of its layer's validation-chosen probe,
+    ranked by squared weight with the threshold η·||w||² on the squared weights (not their
+    squares)."""
+    from stc_gpu.stc.pipeline import search, split_rows
+    from stc_gpu.store.feature_store import FeatureStore
+
+    config, results = ran
+    entry = FeatureStore.open(config.store).entry()
+    from stc_gpu.data.readers import read_column
+
+    labels = read_column(config.data, "label")
+    _, rows, _ = split_rows(labels, config)
+    found = search(entry, rows, config, show_progress=False)
+    agg = found.best_agg
+    for block in agg.blocks:
+        coef = found.coefs[block.kind, agg.pool, block.layer]
+        energy = np.sort((coef ** 2).sum(axis=0))[::-1]
+        k = len(block.ids)
+        # Algorithm 1: the first k-1 neurons stay at or below η·||w||², the k-th crosses it
+        assert energy[:k - 1].sum() <= agg.eta * energy.sum()
+        assert k == np.count_nonzero(energy) or energy[:k].sum() > agg.eta * energy.sum()
+        assert np.array_equal(np.sort((coef ** 2).sum(axis=0)[list(block.ids)])[::-1],
+                              energy[:k])
