@@ -183,10 +183,10 @@ def test_aggregated_neurons_are_algorithm_1_on_the_chosen_probe_weights(ran):
     ranked by squared weight with the threshold η·||w||² on the squared weights (not their
     squares)."""
     from stc_gpu.stc.pipeline import search, split_rows
-    from stc_gpu.store.feature_store import FeatureStore
+    from stc_gpu.store.feature_store import StoreEntry
 
     config, results = ran
-    entry = FeatureStore.open(config.store).entry()
+    entry = StoreEntry.open(results["label"]["store_entry"])
     from stc_gpu.data.readers import read_column
 
     labels = read_column(config.data, "label")
