@@ -268,11 +268,12 @@ def _executor(config: STCConfig):
 
 
 def _mean_tokens(extractor, data, config: STCConfig, sample: int = 2000) -> float:
-    """Mean tokens per text (after truncation), from the first ``sample`` texts."""
-    from stc_gpu.data.readers import read_column
+    """Mean tokens per text (after truncation), from the first ``sample`` texts (read lazily)."""
+    from stc_gpu.data.readers import iter_text_blocks
 
-    texts = read_column(data, config.text_column)[:min(sample, config.max_texts or sample)]
-    enc = extractor.tokenizer([str(t) for t in texts], truncation=True,
+    n = min(sample, config.max_texts or sample)
+    texts = next(iter_text_blocks(data, n, text_column=config.text_column, max_texts=n))
+    enc = extractor.tokenizer(texts, truncation=True,
                               max_length=extractor.max_length)
     return float(np.mean([len(ids) for ids in enc["input_ids"]]))
 
