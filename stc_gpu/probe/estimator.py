@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from stc_gpu.probe.arrays import is_cupy, to_numpy
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
     """L1-regularised logistic regression with the objective of :mod:`stc_gpu.probe.objective`.
 
     ``mean log-loss + alpha ||W||_1``, intercept not penalised; binary problems have one weight
-    row (sigmoid), multiclass problems one row per class (multinomial softmax).
+    row (sigmoid), multiclass problems one row per class (one-vs-rest or multinomial softmax).
 
     Parameters
     ----------
@@ -35,7 +36,8 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
     max_iter, tol : Newton steps and relative Newton-decrement tolerance (torch), or the
         backend's own iteration limit and tolerance.
     device : torch device for the torch backend (default: where X lives).
-    multiclass : only "multinomial" (softmax with L1 over all K x d weights).
+    multiclass : "ovr" (K binary problems, class k against the rest; probabilities are the
+        normalised sigmoids, as scikit-learn's one-vs-rest) or "multinomial" (softmax).
 
     Attributes
     ----------
@@ -55,7 +57,7 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         max_iter: int = 100,
         tol: float = 1e-6,
         device: str | None = None,
-        multiclass: str = "multinomial",
+        multiclass: str = DEFAULT_MULTICLASS,
     ):
         self.alpha = alpha
         self.backend = backend
@@ -73,8 +75,8 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         """
         from stc_gpu.probe.path import fit_path
 
-        if self.multiclass != "multinomial":
-            raise ValueError(f"multiclass must be 'multinomial', got {self.multiclass!r}")
+        if self.multiclass not in MULTICLASS_MODES:
+            raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {self.multiclass!r}")
         if not np.isfinite(self.alpha) or self.alpha < 0:
             raise ValueError(f"alpha must be a non-negative number, got {self.alpha!r}")
         if _is_device_array(X):
@@ -90,6 +92,7 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         result = fit_path(
             X, y, [self.alpha], backend=self.backend, device=self.device,
             standardize=self.standardize, eval_set=eval_set, max_iter=self.max_iter, tol=self.tol,
+            multiclass=self.multiclass,
         )
         best = eval_set is not None
         self._set_fitted(
@@ -99,7 +102,7 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
             mean=None if result.mean is None else result.mean[0],
             scale=None if result.scale is None else result.scale[0],
             n_iter=int((result.best_iter if best else result.n_iter)[0, 0]),
-            objective=float(result.objective[0, 0]),
+            objective=float((result.best_objective if best else result.objective)[0, 0]),
             backend=result.backend,
         )
         logger.info("L1LogisticRegression fitted with the %s backend", self.backend_)
@@ -135,6 +138,9 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         if M.ndim == 1:
             p = 1.0 / (1.0 + np.exp(-M))
             return np.stack([1 - p, p], axis=1)
+        if self.multiclass == "ovr":
+            p = 1.0 / (1.0 + np.exp(-M))
+            return p / p.sum(axis=1, keepdims=True)
         M = M - M.max(axis=1, keepdims=True)
         E = np.exp(M)
         return E / E.sum(axis=1, keepdims=True)

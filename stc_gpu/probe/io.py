@@ -46,7 +46,8 @@ def load_probe(cls, path):
         raise ValueError(f"{meta_file} is not a {FORMAT} v{FORMAT_VERSION} file")
     with np.load(array_file, allow_pickle=False) as arrays:
         data = {key: arrays[key] for key in arrays.files}
-    model = cls(**meta["params"])
+    # probes saved before one-vs-rest existed have no "multiclass" parameter: they are multinomial
+    model = cls(**{"multiclass": "multinomial", **meta["params"]})
     model._set_fitted(
         coef=data["coef"], intercept=data["intercept"], classes=data["classes"],
         mean=data.get("mean"), scale=data.get("scale"), n_iter=meta["n_iter"],

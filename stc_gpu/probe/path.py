@@ -2,12 +2,14 @@
 
 Iterations as a hyper-parameter (``eval_set``): the paper picks each probe's number of training
 iterations on the validation split. With ``eval_set`` the torch backend scores the validation rows
-after every Newton step and keeps the best checkpoint per (problem, alpha) in ``best_coef``. The
-trade-off: an early checkpoint acts as extra regularisation and can score better on validation, but
-it is not the minimiser of the documented objective (so objectives are not comparable across
-backends), and picking it on validation makes the validation score optimistic; report a test score.
-Newton steps are few (3-10 per alpha here), so checkpoints are coarse. The sklearn and cuml backends
-only score the final iterate (``best_iter == n_iter``).
+after every Newton step of an alpha with ``metric`` and keeps the best checkpoint per (problem,
+alpha) in ``best_coef``, with the step (``best_iter``) and the objective (``best_objective``) that
+really produced it; the warm start (the previous alpha's solution) is never a checkpoint of the next
+alpha, and among equal scores the later, more converged step wins. The trade-off: an early
+checkpoint acts as extra regularisation and can score better on validation, but it is not the
+minimiser of the documented objective, and picking it on validation makes the validation score
+optimistic; report a test score. The sklearn and cuml backends only score the final iterate
+(``best_iter == n_iter``).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from tqdm.auto import tqdm
 
 from stc_gpu.probe import cuml_backend, sklearn_backend
 from stc_gpu.probe.arrays import as_tensor, encode_labels, is_cupy, to_numpy
-from stc_gpu.probe.objective import l1_objective
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES, l1_objective
 from stc_gpu.probe.standardize import (
     check_finite,
     fit_scaler,
@@ -30,7 +32,8 @@ from stc_gpu.probe.standardize import (
     standardize_feature_major_,
     working_dtype,
 )
-from stc_gpu.probe.torch_solver import PathArrays, solve_path
+from stc_gpu.probe.torch_solver import (CHECKPOINT_METRICS, PathArrays, checkpoint_score,
+                                        n_outputs, solve_path)
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +51,10 @@ class PathResult(PathArrays):
     intercept : (P, A, K); objective, n_iter, converged : (P, A).
     classes : (K_classes,) labels; alphas : (A,); n_features : (P,) true width of each problem.
     mean, scale : (P, d) the training-row scaler (None when ``standardize=False``).
-    backend : the backend that ran.
-    val_accuracy, best_val_accuracy, best_iter : (P, A) with an eval set, and best_coef /
-        best_intercept at the best checkpoint.
+    backend : the backend that ran; multiclass : "ovr" or "multinomial"; metric : the
+        checkpoint metric.
+    val_score (P, A) of the final iterate with an eval set, and best_val_score, best_iter,
+        best_objective (P, A), best_coef, best_intercept at the best checkpoint.
     """
 
     classes: np.ndarray
@@ -59,6 +63,8 @@ class PathResult(PathArrays):
     mean: np.ndarray | None
     scale: np.ndarray | None
     backend: str
+    multiclass: str = DEFAULT_MULTICLASS
+    metric: str = "accuracy"
     params: dict = field(default_factory=dict)
 
     def estimator(self, p: int, a: int, best: bool = False):
@@ -81,7 +87,7 @@ class PathResult(PathArrays):
             mean=None if self.mean is None else self.mean[p, :d],
             scale=None if self.scale is None else self.scale[p, :d],
             n_iter=int((self.best_iter if best else self.n_iter)[p, a]),
-            objective=float(self.objective[p, a]),
+            objective=float((self.best_objective if best else self.objective)[p, a]),
             backend=self.backend,
         )
         return model
@@ -149,6 +155,8 @@ def fit_path(
     eval_set: tuple[Any, Any] | None = None,
     max_iter: int = 100,
     tol: float = 1e-6,
+    multiclass: str = DEFAULT_MULTICLASS,
+    metric: str = "accuracy",
     progress: bool = False,
 ) -> PathResult:
     """Fit L1-logistic probes for P problems sharing labels ``y`` over strengths ``alphas``.
@@ -165,8 +173,14 @@ def fit_path(
     eval_set : optional ``(X_val, y_val)``, X_val shaped like X; see the module docstring.
     max_iter : Newton steps per alpha (torch) or the backend's own iteration limit.
     tol : relative Newton-decrement tolerance (torch) or the backend's own tolerance.
+    multiclass : "ovr" (K binary problems, batched) or "multinomial" (softmax) for 3+ classes.
+    metric : "accuracy" or "macro_f1", the validation score that ranks checkpoints.
     progress : show a tqdm bar over the alphas and log one line per alpha (torch backend).
     """
+    if multiclass not in MULTICLASS_MODES:
+        raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
+    if metric not in CHECKPOINT_METRICS:
+        raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
     name = resolve_backend(backend, X, device)
     logger.info("fitting L1 logistic probes with the %s backend", name)
     device = torch.device(device) if device is not None else None
@@ -210,32 +224,35 @@ def fit_path(
                 bar.update(1)
 
             raw = solve_path(
-                Zt, y_index, len(classes), alphas_arr, max_iter=max_iter, tol=tol, eval_set=val,
-                progress=report if progress else None,
+                Zt, y_index, len(classes), alphas_arr, multiclass=multiclass, max_iter=max_iter,
+                tol=tol, eval_set=val, metric=metric, progress=report if progress else None,
             )
     else:
-        raw = _fit_each(name, Zt, y_index, len(classes), alphas_arr, max_iter, tol, val)
+        raw = _fit_each(name, Zt, y_index, len(classes), alphas_arr, max_iter, tol, val,
+                        multiclass=multiclass, metric=metric)
     return PathResult(
         **vars(raw), classes=classes, alphas=alphas_arr, n_features=widths,
         mean=None if mean is None else mean.cpu().numpy(),
         scale=None if scale is None else scale.cpu().numpy(), backend=name,
+        multiclass=multiclass, metric=metric,
         params=dict(backend=backend, standardize=standardize, max_iter=max_iter, tol=tol,
-                    device=None if device is None else str(device)),
+                    device=None if device is None else str(device), multiclass=multiclass),
     )
 
 
-def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val) -> PathArrays:
+def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
+              multiclass=DEFAULT_MULTICLASS, metric="accuracy") -> PathArrays:
     """sklearn / cuml: one fit per (problem, alpha) on feature-major Zt (P, d, n); objectives
     evaluated with ours."""
     P, d, n = Zt.shape
-    K = 1 if n_classes == 2 else n_classes
+    K = n_outputs(n_classes)
     A = len(alphas)
     out = PathArrays(
         coef=np.zeros((P, A, K, d)), intercept=np.zeros((P, A, K)), objective=np.zeros((P, A)),
         n_iter=np.zeros((P, A), dtype=np.int64), converged=np.zeros((P, A), dtype=bool),
     )
     if val is not None:
-        out.val_accuracy = np.zeros((P, A))
+        out.val_score = np.zeros((P, A))
     for p in range(P):
         X_host = np.ascontiguousarray(Zt[p].T.cpu().numpy(), dtype=np.float64)
         if name == "cuml":
@@ -246,16 +263,32 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val) -> PathA
         else:
             X_fit, y_fit, fit_one = X_host, y_index, sklearn_backend.fit_one
         for a, alpha in enumerate(alphas):
-            coef, intercept, n_iter = fit_one(X_fit, y_fit, n_classes, float(alpha), max_iter, tol)
+            coef, intercept, n_iter = _fit_one_mode(fit_one, X_fit, y_fit, n_classes,
+                                                    float(alpha), max_iter, tol, multiclass)
             out.coef[p, a], out.intercept[p, a], out.n_iter[p, a] = coef, intercept, n_iter
             out.converged[p, a] = 0 <= n_iter < max_iter  # the backend's own stopping test
-            out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha))
+            out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha),
+                                               multiclass=multiclass)
             if val is not None:
                 Mv = val[0][p].T.cpu().numpy().astype(np.float64) @ coef.T + intercept
                 pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
-                out.val_accuracy[p, a] = float(np.mean(pred == val[1]))
+                out.val_score[p, a] = float(checkpoint_score(
+                    torch.from_numpy(pred)[None], torch.from_numpy(val[1]), n_classes, metric)[0])
     if val is not None:
-        out.best_val_accuracy = out.val_accuracy.copy()
+        out.best_val_score = out.val_score.copy()
         out.best_iter = out.n_iter.copy()
+        out.best_objective = out.objective.copy()
         out.best_coef, out.best_intercept = out.coef, out.intercept
     return out
+
+
+def _fit_one_mode(fit_one, X, y_index, n_classes, alpha, max_iter, tol, multiclass):
+    """One backend fit in ``multiclass`` mode: one-vs-rest runs K binary fits (class k against
+    the rest); returns coef (K, d), intercept (K,) and the largest iteration count."""
+    if n_classes == 2 or multiclass == "multinomial":
+        return fit_one(X, y_index, n_classes, alpha, max_iter, tol)
+    fits = [fit_one(X, (y_index == k).astype(y_index.dtype), 2, alpha, max_iter, tol)
+            for k in range(n_classes)]
+    coef = np.concatenate([f[0] for f in fits])
+    intercept = np.concatenate([f[1] for f in fits])
+    return coef, intercept, max(f[2] for f in fits)

@@ -1,24 +1,40 @@
-"""Batched proximal-Newton solver for P L1-logistic problems sharing labels (torch, CPU or CUDA).
+"""Batched proximal-Newton solver for L1-logistic problems sharing labels (torch, CPU or CUDA).
 
-Minimises, for every problem ``p`` and strength ``alpha`` (see :mod:`stc_gpu.probe.objective`)::
+P *layers* (feature matrices sharing the labels) are solved together over a path of strengths. A
+layer has K outputs (``K = 1`` for binary) and every output is a *block* of the batch
+(``B = P K`` blocks) with its own working set, Hessian and inner solve:
 
-    f_p(W, b) = mean_i loss(Z_p[i] W^T + b, y_i) + alpha * ||W||_1
+* ``multiclass="ovr"``: K independent binary problems per layer (class k against the rest), each
+  minimising ``mean_i log(1 + exp(-s_ik m_ik)) + alpha ||w_k||_1``; the reported objective of a
+  layer is the sum over its K problems;
+* ``multiclass="multinomial"``: one softmax problem per layer,
+  ``mean_i [logsumexp_k m_ik - m_iy_i] + alpha ||W||_1``; its Newton model keeps the K diagonal
+  blocks of the Hessian (``p_k (1 - p_k)`` weights) and the step length is shared by the layer;
+* binary problems (``K = 1``) are the same in both modes.
 
-Algorithm (newGLMNET-like, every step batched over P with batched matmuls):
+One Newton step, batched over all blocks (see :mod:`stc_gpu.probe.inner` for the inner solve):
 
-1. full gradient ``G = Zᵀ R`` (``R``: loss derivative w.r.t. the margins);
-2. working set = non-zero features + KKT violators (``|G_j| > alpha``; on the first step of an
-   alpha, the sequential strong rule ``|G_j| > 2 alpha - alpha_prev`` seeds it); at most
-   ``max_new`` entrants per step, ranked by violation;
-3. Hessian over the working set plus intercept: ``Z_wsᵀ diag(p(1-p)) Z_ws`` (multinomial:
-   ``K x K`` blocks ``p_k (δ_kl - p_l)``);
-4. coordinate descent on the quadratic + L1 model (float64) gives the direction;
-5. Armijo backtracking along the margins (``M + t Z_ws Δ``, no extra pass over all features);
-6. stop (``converged``) when the working set held every violator and the Newton decrement
-   ``-(gᵀΔ + alpha (||w+Δ||_1 - ||w||_1))`` is below ``tol * f``; also stop, flagged not
-   converged, when no step decreases f (float precision) or after ``max_iter`` steps.
+1. full gradient ``G = R Zᵀ`` (R: loss derivative w.r.t. the margins);
+2. working set = non-zero weights + KKT violators (``|G_j| > alpha``; on the first step of an
+   alpha the sequential strong rule ``|G_j| > 2 alpha - alpha_prev``), at most ``max_new``
+   entrants per step ranked by violation, at most ``max_working_set`` in all;
+3. Hessian of the working set plus intercept ``[Z_ws; 1] diag(w) [Z_ws; 1]ᵀ``;
+4. inner solve of the quadratic + L1 model gives the direction;
+5. Armijo backtracking along the margins (``M + t dM``: no pass over all features);
+6. a unit (a binary problem, or a multinomial layer) stops, ``converged``, when its working sets
+   held every violator and its Newton decrement is below ``tol * f``; it also stops, flagged not
+   converged, when no step decreases f (float precision), and after ``max_iter`` steps.
 
-The regularisation path is solved largest alpha first, warm-starting each alpha from the last.
+``device_resident`` (default: on CUDA) keeps every step on the device as batched tensor
+operations whose count does not depend on the working-set size (proximal-gradient inner solve,
+plain batched matmuls); otherwise the host path runs the compiled coordinate descent and
+CPU-tuned matmuls. Either way, the only host transfers inside a step are a few scalars for loop
+control; results are copied to numpy once per alpha.
+
+With an eval set, every layer is scored on the validation rows after each Newton step of an alpha
+(never at the warm start, which belongs to another alpha) with the run's metric; the best
+checkpoint (ties: the later, more converged one) is kept on the device with its step and its
+objective.
 """
 from __future__ import annotations
 
@@ -27,20 +43,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stc_gpu.probe.inner import coordinate_descent, proximal_gradient
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
+CHECKPOINT_METRICS = ("accuracy", "macro_f1")
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 30
-#: Row-block size of the symmetric Gram products.
-_GRAM_BLOCK = 128
-_INNER_REL_TOL = 1e-3
 
 
 @dataclass
 class PathArrays:
     """Raw solver output, alphas in the caller's order.
 
-    coef (P, A, K, d), intercept (P, A, K), objective (P, A), n_iter (P, A) and, with an eval set,
-    val_accuracy (P, A) at the end, best_val_accuracy / best_iter (P, A) and best_coef /
-    best_intercept at the best checkpoint.
+    coef (P, A, K, d), intercept (P, A, K), objective (P, A), n_iter (P, A), converged (P, A) of
+    the final iterates. With an eval set: val_score (P, A) of the final iterate and, at the best
+    checkpoint, best_val_score, best_iter, best_objective (P, A), best_coef, best_intercept.
     """
 
     coef: np.ndarray
@@ -48,190 +64,145 @@ class PathArrays:
     objective: np.ndarray
     n_iter: np.ndarray
     converged: np.ndarray
-    val_accuracy: np.ndarray | None = None
-    best_val_accuracy: np.ndarray | None = None
+    val_score: np.ndarray | None = None
+    best_val_score: np.ndarray | None = None
     best_iter: np.ndarray | None = None
+    best_objective: np.ndarray | None = None
     best_coef: np.ndarray | None = None
     best_intercept: np.ndarray | None = None
 
 
-def _n_outputs(n_classes: int) -> int:
+def n_outputs(n_classes: int) -> int:
+    """Weight rows of a problem with ``n_classes`` classes (1 for binary)."""
     return 1 if n_classes == 2 else n_classes
 
 
-def _loss_and_residual(M: torch.Tensor, y: torch.Tensor, target: torch.Tensor):
-    """Per-problem mean loss (P,), residual ``dloss/dM / n`` (P, n, K) and probabilities."""
-    n = M.shape[1]
-    if M.shape[2] == 1:
-        m = M[..., 0]
-        signed = torch.where(y.bool(), m, -m)
-        loss = torch.nn.functional.softplus(-signed).mean(dim=1)
-        prob = torch.sigmoid(M)
-    else:
-        log_norm = torch.logsumexp(M, dim=2)
-        loss = (log_norm - M.gather(2, y.view(1, -1, 1).expand(M.shape[0], -1, 1))[..., 0]).mean(1)
-        prob = torch.softmax(M, dim=2)
-    return loss, (prob - target) / n, prob
+class _Losses:
+    """The data term of one mode on margins ``M (P, K, n)``; ``U`` units per layer."""
 
-
-def _losses(M: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if M.shape[2] == 1:
-        signed = torch.where(y.bool(), M[..., 0], -M[..., 0])
-        return torch.nn.functional.softplus(-signed).mean(dim=1)
-    picked = M.gather(2, y.view(1, -1, 1).expand(M.shape[0], -1, 1))[..., 0]
-    return (torch.logsumexp(M, dim=2) - picked).mean(dim=1)
-
-
-def _select_working_set(
-    W: torch.Tensor, G: torch.Tensor, threshold: torch.Tensor, max_new: int, max_size: int
-):
-    """Working set per problem, padded: ``idx (P, m)``, ``mask (P, m)``, ``complete (P,)``.
-
-    W, G : (P, K, d); threshold (P,) gradient level above which a zero feature enters.
-    """
-    active = (W != 0).any(dim=1)
-    score = (G.abs().amax(dim=1) - threshold[:, None]).clamp(min=0)
-    score = torch.where(active, torch.zeros_like(score), score)
-    candidates = score > 0
-    n_active = active.sum(dim=1)
-    n_cand = candidates.sum(dim=1)
-    room = torch.clamp(
-        torch.minimum(torch.full_like(n_active, max_new), max_size - n_active), min=0
-    )
-    n_take = torch.minimum(n_cand, room)
-    complete = n_take == n_cand
-    # rank: active first (key 2), then entrants by violation, then the rest
-    order_key = torch.where(active, torch.full_like(score, float("inf")), score)
-    order = torch.argsort(order_key, dim=1, descending=True)
-    sizes = n_active + n_take
-    m = int(sizes.max()) if sizes.numel() else 0
-    idx = order[:, :m]
-    mask = torch.arange(m, device=W.device)[None, :] < sizes[:, None]
-    idx = torch.where(mask, idx, torch.zeros_like(idx))
-    return idx, mask, complete
-
-
-def _hessian(Zw: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
-    """Hessian of the mean loss over the working set plus intercept, float64 (P, K q, K q).
-
-    Zw (P, m, n) working-set features (feature-major), prob (P, n, K); q = m + 1 with the
-    intercept last in each class block (class-major order).
-    """
-    P, m, n = Zw.shape
-    K = prob.shape[2]
-    q = m + 1
-    H = torch.empty((P, K * q, K * q), dtype=torch.float64, device=Zw.device)
-    for k in range(K):
-        for l in range(k, K):
-            if K == 1:
-                weight = prob[..., 0] * (1 - prob[..., 0]) / n
-            else:
-                weight = prob[..., k] * ((1.0 if k == l else 0.0) - prob[..., l]) / n
-            weight = weight.to(Zw.dtype)
-            weighted = Zw * weight[:, None, :]
-            block = torch.empty((P, q, q), dtype=torch.float64, device=Zw.device)
-            block[:, :m, :m] = _symmetric_gram(weighted, Zw, symmetric=(k == l))
-            block[:, :m, m] = block[:, m, :m] = _bmm(Zw, weight[..., None])[..., 0]
-            block[:, m, m] = weight.sum(dim=1)
-            H[:, k * q : (k + 1) * q, l * q : (l + 1) * q] = block
-            if l != k:
-                H[:, l * q : (l + 1) * q, k * q : (k + 1) * q] = block.transpose(1, 2)
-    return H
-
-
-def _bmm(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """Batched ``A @ B`` for A (P, a, b), B (P, b, c) with few columns c (matrix-vector shaped).
-
-    ``torch.bmm`` on CUDA; on the CPU a loop of ``mm``, because CPU ``bmm`` of this shape was
-    measured 3-5x slower than per-problem ``mm`` (which runs at memory bandwidth).
-    """
-    if A.is_cuda:
-        return torch.bmm(A, B)
-    return torch.stack([A[p] @ B[p] for p in range(A.shape[0])])
-
-
-def _symmetric_gram(A: torch.Tensor, B: torch.Tensor, symmetric: bool) -> torch.Tensor:
-    """``A Bᵀ`` (P, m, m) for A, B (P, m, n); when it is known to be symmetric, only the blocks
-    on and above the diagonal are multiplied (about half the flops for large m)."""
-    m = A.shape[1]
-    if not symmetric or m < 2 * _GRAM_BLOCK:
-        return torch.bmm(A, B.transpose(1, 2))
-    out = torch.empty((A.shape[0], m, m), dtype=A.dtype, device=A.device)
-    starts = range(0, m, _GRAM_BLOCK)
-    for i in starts:
-        rows = slice(i, i + _GRAM_BLOCK)
-        cols = slice(i, m)
-        upper = torch.bmm(A[:, rows], B[:, cols].transpose(1, 2))
-        out[:, rows, cols] = upper
-        out[:, cols, rows] = upper.transpose(1, 2)
-    return out
-
-
-def _gather_features(Zt: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Working-set rows (P, m, n) of the feature-major Zt (P, d, n), padded rows zeroed."""
-    P, _, n = Zt.shape
-    m = idx.shape[1]
-    Zw = torch.empty((P, m, n), dtype=Zt.dtype, device=Zt.device)
-    sizes = mask.sum(dim=1).tolist()
-    for p in range(P):
-        torch.index_select(Zt[p], 0, idx[p], out=Zw[p])
-        Zw[p, sizes[p]:] = 0
-    return Zw
-
-
-def _coordinate_descent(
-    H: torch.Tensor, g: torch.Tensor, v0: torch.Tensor, lam: torch.Tensor, max_sweeps: int
-) -> torch.Tensor:
-    """Direction Δ minimising ``gᵀΔ + ½ ΔᵀHΔ + Σ lam |v0 + Δ|`` by cyclic coordinate descent.
-
-    Inputs float64: H (P, q, q) symmetric PSD, g / v0 / lam (P, q); returns Δ (P, q) on their
-    device. The sweeps run in numpy on the host: they are sequential over the q coordinates (a
-    few scalar operations each), where per-call dispatch, not arithmetic, is the cost; a
-    device round trip of the small ``(P, q, q)`` Hessian is cheaper than q x sweeps kernel
-    launches.
-    """
-    device = g.device
-    H_np, g_np, v0_np, lam_np = (t.detach().cpu().numpy() for t in (H, g, v0, lam))
-    diag = np.diagonal(H_np, axis1=1, axis2=2).copy()
-    diag = np.where(diag > 0, diag * (1 + 1e-10) + 1e-14, 1.0)
-    inv_diag = 1.0 / diag
-    threshold = lam_np * inv_diag
-    value = v0_np.copy()
-    Hdelta = np.zeros_like(g_np)
-    first_change = None
-    for _ in range(max_sweeps):
-        before = value.copy()
-        for c in range(g_np.shape[1]):
-            current = value[:, c]
-            z = current - (g_np[:, c] + Hdelta[:, c]) * inv_diag[:, c]
-            new = np.sign(z) * np.maximum(np.abs(z) - threshold[:, c], 0.0)
-            step = new - current
-            if step.any():
-                value[:, c] = new
-                Hdelta += H_np[:, c, :] * step[:, None]
-        top = float((np.abs(value - before) * np.sqrt(diag)).max(initial=0.0))
-        if first_change is None:
-            first_change = top
-        if top <= _INNER_REL_TOL * first_change or top <= 1e-14:
-            break
-    return torch.from_numpy(value - v0_np).to(device)
-
-
-class _PathState:
-    """Iterate of all P problems: W (P, K, d) float64, b (P, K), margins M (P, n, K) float64."""
-
-    def __init__(self, Zt: torch.Tensor, y: torch.Tensor, K: int):
-        P, d, n = Zt.shape
-        f64 = dict(dtype=torch.float64, device=Zt.device)
-        self.W = torch.zeros((P, K, d), **f64)
-        counts = torch.bincount(y, minlength=max(K, 2)).to(torch.float64)
-        prior = counts / counts.sum()
-        if K == 1:
-            b = torch.log(prior[1] / prior[0]).reshape(1)
+    def __init__(self, y: torch.Tensor, n_classes: int, multiclass: str):
+        if multiclass not in MULTICLASS_MODES:
+            raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
+        self.K = n_outputs(n_classes)
+        self.softmax = multiclass == "multinomial" and self.K > 1
+        self.U = 1 if self.softmax else self.K
+        self.y = y
+        if self.K == 1:
+            target = y.to(torch.float64)[None]
         else:
+            target = torch.nn.functional.one_hot(y, self.K).to(torch.float64).T
+        self.target = target[None]  # (1, K, n)
+        self.sign = 2 * self.target - 1
+
+    def to_units(self, per_block: torch.Tensor) -> torch.Tensor:
+        """(P, K) -> (P, U): a multinomial layer sums its blocks."""
+        return per_block.sum(1, keepdim=True) if self.softmax else per_block
+
+    def from_units(self, per_unit: torch.Tensor) -> torch.Tensor:
+        """(P, U) -> (P, K): every block of a unit gets the unit's value."""
+        return per_unit.expand(-1, self.K) if self.softmax else per_unit
+
+    def loss(self, M: torch.Tensor) -> torch.Tensor:
+        """Mean loss per unit (P, U)."""
+        if self.softmax:
+            picked = M.gather(1, self.y.view(1, 1, -1).expand(M.shape[0], 1, -1))[:, 0]
+            return (torch.logsumexp(M, dim=1) - picked).mean(1, keepdim=True)
+        return torch.nn.functional.softplus(-self.sign * M).mean(2)
+
+    def derivatives(self, M: torch.Tensor):
+        """Loss per unit (P, U), residual ``dloss/dM`` (P, K, n) and Newton weights (P, K, n)."""
+        n = M.shape[2]
+        prob = torch.softmax(M, dim=1) if self.softmax else torch.sigmoid(M)
+        return self.loss(M), (prob - self.target) / n, prob * (1 - prob) / n
+
+
+class _Kernels:
+    """The batched matmuls and the Newton direction of one execution path."""
+
+    def __init__(self, device_resident: bool, max_sweeps: int):
+        self.device_resident = device_resident
+        self.max_sweeps = max_sweeps
+
+    def bmm(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+        """``A @ B`` for (P, a, b) x (P, b, c). On the host path a loop of ``mm`` over P, which
+        was measured 3-5x faster than CPU ``bmm`` for these matrix-vector shapes."""
+        if self.device_resident:
+            return torch.bmm(A, B)
+        return torch.stack([A[p] @ B[p] for p in range(A.shape[0])])
+
+    def direction(self, Zt, layer, idx, mask, live, w, g, v0, lam):
+        """Direction ``delta (B, q)`` of the quadratic + L1 model and its margin change
+        ``dM (B, n)``, zero for blocks that are not ``live``.
+
+        Host path: compiled coordinate descent straight on ``Zt`` (no Hessian, no gather).
+        Device path: gather the working-set rows, form the Hessians with one batched matmul and
+        solve by proximal gradient; every operation is batched over the blocks.
+        """
+        if not self.device_resident:
+            delta, dM = coordinate_descent(Zt, layer, idx, mask.sum(1), live, w, g, v0, lam,
+                                           self.max_sweeps)
+            return delta.to(g.device), dM.to(g.device)
+        P, d, n = Zt.shape
+        Bn, m = idx.shape
+        rows = (layer[:, None] * d + idx).reshape(-1)
+        Zw = Zt.reshape(P * d, n).index_select(0, rows).view(Bn, m, n)
+        Zw.mul_(mask[..., None].to(Zw.dtype))
+        wz = w.to(Zw.dtype)
+        weighted = Zw * wz[:, None, :]
+        H = torch.empty((Bn, m + 1, m + 1), dtype=torch.float64, device=Zw.device)
+        H[:, :m, :m] = torch.bmm(weighted, Zw.transpose(1, 2))
+        H[:, :m, m] = H[:, m, :m] = weighted.sum(2)
+        H[:, m, m] = wz.sum(1)
+        delta = proximal_gradient(H, g, v0, lam) * live[:, None]
+        dM = torch.bmm(delta[:, None, :m].to(Zw.dtype), Zw)[:, 0].to(torch.float64)
+        return delta, dM + delta[:, m:]
+
+
+def _select_working_set(W, G, threshold, max_new: int, max_size: int):
+    """Working set per block, padded: ``idx (B, m)``, ``mask (B, m)``, ``complete (B,)``.
+
+    W, G : (B, d); threshold (B,) gradient level above which a zero weight enters. Active
+    features come first, then entrants by violation; the padding holds other (distinct) features
+    with zero weight, masked out.
+    """
+    active = W != 0
+    score = (G.abs() - threshold[:, None]).clamp(min=0)
+    score = torch.where(active, torch.zeros_like(score), score)
+    n_active = active.sum(1)
+    n_cand = (score > 0).sum(1)
+    room = torch.clamp(torch.clamp(max_size - n_active, max=max_new), min=0)
+    n_take = torch.minimum(n_cand, room)
+    order_key = torch.where(active, torch.full_like(score, float("inf")), score)
+    sizes = n_active + n_take
+    m = max(int(sizes.max()), 1)
+    idx = torch.topk(order_key, m, dim=1, sorted=True).indices
+    mask = torch.arange(m, device=W.device)[None, :] < sizes[:, None]
+    return idx, mask, n_take == n_cand
+
+
+class _State:
+    """Iterate of all layers: W (P, K, d), b (P, K), margins M (P, K, n), all float64."""
+
+    def __init__(self, P: int, d: int, n: int, losses: _Losses, device):
+        f64 = dict(dtype=torch.float64, device=device)
+        self.W = torch.zeros((P, losses.K, d), **f64)
+        counts = torch.bincount(losses.y, minlength=max(losses.K, 2)).to(torch.float64)
+        prior = torch.clamp(counts / counts.sum(), min=1e-12)
+        if losses.K == 1:
+            b = torch.log(prior[1] / prior[0]).reshape(1)
+        elif losses.softmax:
             b = torch.log(prior) - torch.log(prior).mean()
-        self.b = b.to(Zt.device).expand(P, K).clone()
-        self.M = self.b[:, None, :].expand(P, n, K).clone()
+        else:
+            b = torch.log(prior / (1 - prior))
+        self.b = b.to(device).expand(P, losses.K).clone()
+        self.M = self.b[:, :, None].expand(P, losses.K, n).clone()
+
+
+def _validate_alphas(alphas) -> np.ndarray:
+    alphas = np.asarray(alphas, dtype=np.float64).reshape(-1)
+    if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+        raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
+    return alphas
 
 
 def solve_path(
@@ -240,153 +211,158 @@ def solve_path(
     n_classes: int,
     alphas,
     *,
+    multiclass: str = DEFAULT_MULTICLASS,
     max_iter: int = 100,
     tol: float = 1e-6,
     max_new: int = 128,
     max_working_set: int = 4096,
-    max_sweeps: int = 50,
+    max_sweeps: int = 20,
     eval_set: tuple[torch.Tensor, np.ndarray] | None = None,
+    metric: str = "accuracy",
+    device_resident: bool | None = None,
     progress=None,
 ) -> PathArrays:
-    """Solve the L1-logistic path for P problems at once.
+    """Solve the L1-logistic path for P layers at once.
 
     Parameters
     ----------
     Zt : (P, d, n) float32/float64 tensor of standardised features, **feature-major** (the
         transpose of the usual rows x features), on the solve device.
-    y_index : (n,) class indices shared by all problems.
-    n_classes : number of classes (2 -> one sigmoid output, >= 3 -> K softmax outputs).
+    y_index : (n,) class indices shared by all layers.
+    n_classes : number of classes (2 -> one sigmoid output, >= 3 -> K outputs).
     alphas : sequence of A strengths; solved in decreasing order, returned in the given order.
+    multiclass : "ovr" or "multinomial" (see the module docstring; binary is the same in both).
     max_iter : Newton steps per alpha at most.
     tol : relative Newton-decrement tolerance.
-    max_new, max_working_set : entrants per step and total size caps of the working set.
-    eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored at the warm start
-        (iteration 0) and after every Newton step; the best checkpoint per (problem, alpha) is
-        kept (the earliest among ties).
+    max_new, max_working_set : entrants per step and total size caps of each working set.
+    max_sweeps : coordinate-descent sweeps of one inner solve (host path).
+    eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored after every
+        Newton step with ``metric``; the best checkpoint per (layer, alpha) is kept.
+    device_resident : force the device path (True) or the host path (False); default: CUDA.
     progress : optional callable(str) receiving one line per alpha.
     """
     P, d, n = Zt.shape
-    K = _n_outputs(n_classes)
     device = Zt.device
+    if metric not in CHECKPOINT_METRICS:
+        raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
     y = torch.as_tensor(np.asarray(y_index), dtype=torch.long, device=device)
-    target = (
-        y.to(torch.float64).view(1, n, 1)
-        if K == 1
-        else torch.nn.functional.one_hot(y, K).to(torch.float64).view(1, n, K)
-    )
-    alphas = np.asarray(alphas, dtype=np.float64).reshape(-1)
-    if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
-        raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
+    losses = _Losses(y, n_classes, multiclass)
+    K = losses.K
+    resident = Zt.is_cuda if device_resident is None else bool(device_resident)
+    kernels = _Kernels(resident, max_sweeps)
+    alphas = _validate_alphas(alphas)
     A = len(alphas)
-    order = np.argsort(-alphas, kind="stable")
-    state = _PathState(Zt, y, K)
+    state = _State(P, d, n, losses, device)
+    f_null = losses.loss(state.M)  # (P, U) the intercept-only model: the scale of the stop test
     out = PathArrays(
-        coef=np.zeros((P, A, K, d)),
-        intercept=np.zeros((P, A, K)),
-        objective=np.zeros((P, A)),
-        n_iter=np.zeros((P, A), dtype=np.int64),
-        converged=np.zeros((P, A), dtype=bool),
+        coef=np.zeros((P, A, K, d)), intercept=np.zeros((P, A, K)), objective=np.zeros((P, A)),
+        n_iter=np.zeros((P, A), dtype=np.int64), converged=np.zeros((P, A), dtype=bool),
     )
+    checkpoints = None
     if eval_set is not None:
-        Ztv, yv = eval_set
-        yv = torch.as_tensor(np.asarray(yv), dtype=torch.long, device=device)
-        out.val_accuracy = np.zeros((P, A))
-        out.best_val_accuracy = np.full((P, A), -1.0)
-        out.best_iter = np.zeros((P, A), dtype=np.int64)
-        out.best_coef = np.zeros((P, A, K, d))
-        out.best_intercept = np.zeros((P, A, K))
+        checkpoints = _Checkpoints(eval_set, n_classes, metric, kernels, state, P, A)
 
     alpha_prev = None
-    for a in order:
+    for a in np.argsort(-alphas, kind="stable"):
         alpha = float(alphas[a])
-        loss, R, prob = _loss_and_residual(state.M, y, target)
-        G = _gradient(Zt, R)
-        if alpha_prev is None:  # sequential strong rule from the lambda_max of each problem
-            alpha_prev_t = torch.clamp(G.abs().amax(dim=(1, 2)), min=alpha)
+        loss, R, weights = losses.derivatives(state.M)
+        G = kernels.bmm(R.to(Zt.dtype), Zt.transpose(1, 2)).to(torch.float64)  # (P, K, d)
+        if alpha_prev is None:  # sequential strong rule from each block's lambda_max
+            alpha_prev_t = torch.clamp(G.abs().amax(dim=2), min=alpha)
         else:
-            alpha_prev_t = torch.full((P,), alpha_prev, dtype=torch.float64, device=device)
-        strong = torch.clamp(2 * alpha - alpha_prev_t, min=0)
-        f_now = loss + alpha * state.W.abs().sum(dim=(1, 2))
-        done = torch.zeros(P, dtype=torch.bool, device=device)
+            alpha_prev_t = torch.full((P, K), alpha_prev, dtype=torch.float64, device=device)
+        strong = torch.clamp(2 * alpha - alpha_prev_t, min=0).reshape(-1)
+        f_now = loss + losses.to_units(alpha * state.W.abs().sum(2))  # (P, U)
+        done = torch.zeros_like(f_now, dtype=torch.bool)
         converged = torch.zeros_like(done)
-        iters = torch.zeros(P, dtype=torch.long, device=device)
-        if eval_set is not None:  # checkpoint 0: the warm start
-            _score_checkpoint(out, a, state, Ztv, yv, iters, ~done)
+        iters = torch.zeros(f_now.shape, dtype=torch.long, device=device)
+        if checkpoints is not None:
+            checkpoints.start(a)
         for step in range(max_iter):
             threshold = strong if step == 0 else torch.full_like(strong, alpha)
-            idx, mask, complete = _select_working_set(
-                state.W, G, threshold, max_new, max_working_set
-            )
-            m = idx.shape[1]
-            Zw = _gather_features(Zt, idx, mask)
-            q = m + 1
-            H = _hessian(Zw, prob)
-            mask_aug = torch.cat([mask, torch.ones((P, 1), dtype=torch.bool, device=device)], 1)
-            mask_k = mask_aug.repeat(1, K)  # (P, K q), class-major
-            g = torch.cat(
-                [torch.cat([G[:, k].gather(1, idx), R[..., k].sum(1, keepdim=True)], 1)
-                 for k in range(K)], 1
-            ) * mask_k
-            v0 = torch.cat(
-                [torch.cat([state.W[:, k].gather(1, idx), state.b[:, k : k + 1]], 1)
-                 for k in range(K)], 1
-            ) * mask_k
-            penal = torch.cat([mask.to(torch.float64), torch.zeros((P, 1), **_f64(device))], 1)
-            lam = alpha * penal.repeat(1, K)
-            delta = _coordinate_descent(H, g, v0, lam, max_sweeps) * mask_k
-            delta = torch.where(done[:, None], torch.zeros_like(delta), delta)
-            decrement = (g * delta).sum(1) + (lam * ((v0 + delta).abs() - v0.abs())).sum(1)
-            direction = delta.view(P, K, q)
-            dM = _bmm(Zw.transpose(1, 2), direction[:, :, :m].transpose(1, 2).to(Zt.dtype))
-            dM = dM.to(torch.float64)
-            dM += direction[:, None, :, m]
-            t, f_new, ok = _armijo(state, y, dM, v0, delta, lam, f_now, decrement, alpha)
-            moved = ok & ~done
-            _apply_step(state, idx, mask, t * moved, v0.view(P, K, q), direction, dM)
-            f_now = torch.where(moved, f_new, f_now)
-            iters += (~done).long()
-            small = -decrement <= tol * torch.clamp(f_now.abs(), min=1e-12)
-            converged = converged | (~done & complete & small)
+            live = ~done
+            step_out = _newton_step(state, Zt, G, R, weights, losses, kernels, alpha,
+                                    threshold, f_now, done, max_new, max_working_set)
+            f_new, ok, decrement, complete = step_out
+            f_now = torch.where(ok & live, f_new, f_now)
+            iters += live.long()
+            small = -decrement <= tol * f_null
+            converged = converged | (live & complete & small)
             done = done | (complete & small) | ~ok  # ~ok: no step decreases f (stalled)
-            loss, R, prob = _loss_and_residual(state.M, y, target)
-            if eval_set is not None:
-                _score_checkpoint(out, a, state, Ztv, yv, iters, moved)
+            loss, R, weights = losses.derivatives(state.M)
+            if checkpoints is not None:
+                checkpoints.score(state, live.any(1), iters.amax(1), f_now.sum(1))
             if bool(done.all()):
                 break
-            G = _gradient(Zt, R)
+            G = kernels.bmm(R.to(Zt.dtype), Zt.transpose(1, 2)).to(torch.float64)
         out.coef[:, a] = state.W.cpu().numpy()
         out.intercept[:, a] = state.b.cpu().numpy()
-        out.objective[:, a] = (loss + alpha * state.W.abs().sum(dim=(1, 2))).cpu().numpy()
-        out.n_iter[:, a] = iters.cpu().numpy()
-        out.converged[:, a] = converged.cpu().numpy()
-        if eval_set is not None:
-            out.val_accuracy[:, a] = _accuracy(state, Ztv, yv).cpu().numpy()
+        f_final = (loss + losses.to_units(alpha * state.W.abs().sum(2))).sum(1)
+        out.objective[:, a] = f_final.cpu().numpy()
+        out.n_iter[:, a] = iters.amax(1).cpu().numpy()
+        out.converged[:, a] = converged.all(1).cpu().numpy()
+        if checkpoints is not None:
+            checkpoints.finish(out, a, state)
         if progress is not None:
-            progress(
-                f"alpha={alpha:.3g}: Newton steps max {int(iters.max())}, "
-                f"nnz mean {float((state.W != 0).any(1).sum(1).double().mean()):.1f}"
-            )
+            nnz = (state.W != 0).any(1).sum(1).double().mean()
+            progress(f"alpha={alpha:.3g}: Newton steps max {int(iters.max())}, "
+                     f"nnz mean {float(nnz):.1f}")
         alpha_prev = alpha
     return out
 
 
-def _f64(device) -> dict:
-    return dict(dtype=torch.float64, device=device)
+def _newton_step(state: _State, Zt, G, R, weights, losses: _Losses, kernels: _Kernels,
+                 alpha: float, threshold, f_now, done, max_new: int, max_working_set: int):
+    """One proximal-Newton step of every live unit, applied to ``state`` in place.
+
+    Returns the new objective (P, U), whether a step decreased it (``ok``, P, U), the Newton
+    decrement (P, U) and whether the unit's working sets held every violator (P, U).
+    """
+    P, K, d = state.W.shape
+    n = Zt.shape[2]
+    Bn = P * K
+    W = state.W.reshape(Bn, d)
+    idx, mask, complete = _select_working_set(W, G.reshape(Bn, d), threshold, max_new,
+                                              max_working_set)
+    m = idx.shape[1]
+    layer_of_block = torch.arange(P, device=idx.device).repeat_interleave(K)
+    one = torch.ones((Bn, 1), dtype=torch.bool, device=idx.device)
+    mask_aug = torch.cat([mask, one], 1).to(torch.float64)
+    g = torch.cat([G.reshape(Bn, d).gather(1, idx), R.reshape(Bn, n).sum(1, keepdim=True)], 1)
+    g = g * mask_aug
+    v0 = torch.cat([W.gather(1, idx), state.b.reshape(Bn, 1)], 1) * mask_aug
+    lam = alpha * torch.cat([mask.to(torch.float64), torch.zeros_like(one, dtype=torch.float64)], 1)
+    live_block = ~losses.from_units(done).reshape(Bn)
+    delta, dM = kernels.direction(Zt, layer_of_block, idx, mask, live_block,
+                                  weights.reshape(Bn, n), g, v0, lam)
+    block_decrement = (g * delta).sum(1) + (lam * ((v0 + delta).abs() - v0.abs())).sum(1)
+    decrement = losses.to_units(block_decrement.view(P, K))
+    dM = dM.view(P, K, n)
+    outside_l1 = alpha * W.abs().sum(1) - (lam * v0.abs()).sum(1)  # (B,)
+    t, f_new, ok = _armijo(state.M, dM, losses, outside_l1.view(P, K), v0, delta, lam, f_now,
+                           decrement)
+    t_block = losses.from_units(t * (ok & ~done)).reshape(Bn, 1)
+    new = v0 + t_block * delta  # t = 0: v0, the unchanged weights (padding holds zeros)
+    W.scatter_(1, idx, new[:, :m])
+    state.b = new[:, m:].reshape(P, K)
+    state.M += t_block.view(P, K, 1) * dM
+    complete_units = losses.to_units((~complete).view(P, K).to(torch.float64)) == 0
+    return f_new, ok, decrement, complete_units
 
 
-def _armijo(state, y, dM, v0, delta, lam, f_now, decrement, alpha):
-    """Backtracking along the margins: step t (P,), new objective (P,), success (P,)."""
-    P = dM.shape[0]
-    t = torch.ones(P, **_f64(dM.device))
-    accepted = torch.zeros(P, dtype=torch.bool, device=dM.device)
+def _armijo(M, dM, losses: _Losses, outside_l1, v0, delta, lam, f_now, decrement):
+    """Backtracking along the margins: step t (P, U), new objective (P, U), success (P, U)."""
+    P, K, _ = M.shape
+    Bn = P * K
+    t = torch.ones_like(f_now)
+    accepted = torch.zeros_like(f_now, dtype=torch.bool)
     f_best = f_now.clone()
-    outside_l1 = alpha * state.W.abs().sum(dim=(1, 2)) - (lam * v0.abs()).sum(1)
     for _ in range(_MAX_HALVINGS):
-        trial = _losses(state.M + t[:, None, None] * dM, y)
-        trial = trial + outside_l1 + (lam * (v0 + t[:, None] * delta).abs()).sum(1)
+        t_block = losses.from_units(t).reshape(Bn, 1)
+        l1 = (lam * (v0 + t_block * delta).abs()).sum(1).view(P, K)
+        trial = losses.loss(M + t_block.view(P, K, 1) * dM) + losses.to_units(outside_l1 + l1)
         good = trial <= f_now + _ARMIJO * t * decrement
-        newly = good & ~accepted
-        f_best = torch.where(newly, trial, f_best)
+        f_best = torch.where(good & ~accepted, trial, f_best)
         accepted = accepted | good
         if bool(accepted.all()):
             break
@@ -395,39 +371,73 @@ def _armijo(state, y, dM, v0, delta, lam, f_now, decrement, alpha):
     return torch.where(ok, t, torch.zeros_like(t)), f_best, ok
 
 
-def _apply_step(state, idx, mask, t, v0, delta, dM):
-    """Set the working-set parameters to ``v0 + t Δ`` and ``M += t dM`` (t = 0: unchanged).
+class _Checkpoints:
+    """Validation scoring after every Newton step; the best checkpoint per layer, on device."""
 
-    ``v0``/``delta`` (P, K, q) with the intercept last; coordinates that the L1 prox sent to
-    zero become exact zeros when ``t = 1`` (``x + (0 - x) == 0`` in IEEE arithmetic).
+    def __init__(self, eval_set, n_classes: int, metric: str, kernels: _Kernels, state: _State,
+                 P: int, A: int):
+        Ztv, yv = eval_set
+        self.Ztv = Ztv
+        self.yv = torch.as_tensor(np.asarray(yv), dtype=torch.long, device=Ztv.device)
+        self.n_classes = n_classes
+        self.metric = metric
+        self.kernels = kernels
+        self.arrays = dict(val_score=np.zeros((P, A)), best_val_score=np.zeros((P, A)),
+                           best_iter=np.zeros((P, A), dtype=np.int64),
+                           best_objective=np.zeros((P, A)),
+                           best_coef=np.zeros((P, A) + tuple(state.W.shape[1:])),
+                           best_intercept=np.zeros((P, A, state.b.shape[1])))
+
+    def start(self, a: int) -> None:
+        self.a = a
+        self.best = None
+
+    def _score(self, state: _State) -> torch.Tensor:
+        Mv = self.kernels.bmm(state.W.to(self.Ztv.dtype), self.Ztv).to(torch.float64)
+        Mv = Mv + state.b[:, :, None]  # (P, K, n_val)
+        pred = (Mv[:, 0] > 0).long() if Mv.shape[1] == 1 else Mv.argmax(dim=1)
+        return checkpoint_score(pred, self.yv, self.n_classes, self.metric)
+
+    def score(self, state: _State, live, step, objective) -> None:
+        """Keep each live layer's iterate when it scores at least as well as its best so far."""
+        value = self._score(state)
+        if self.best is None:
+            self.best = dict(score=value, W=state.W.clone(), b=state.b.clone(), step=step.clone(),
+                             objective=objective.clone())
+            return
+        better = live & (value >= self.best["score"])
+        for key, new in (("score", value), ("W", state.W), ("b", state.b), ("step", step),
+                         ("objective", objective)):
+            mask = better.view((-1,) + (1,) * (new.ndim - 1))
+            self.best[key] = torch.where(mask, new, self.best[key])
+
+    def finish(self, out: PathArrays, a: int, state: _State) -> None:
+        arrays = self.arrays
+        arrays["val_score"][:, a] = self._score(state).cpu().numpy()
+        best = self.best
+        if best is None:  # max_iter = 0 cannot happen (validated); keep the final iterate
+            raise RuntimeError("no checkpoint was scored")
+        arrays["best_val_score"][:, a] = best["score"].cpu().numpy()
+        arrays["best_iter"][:, a] = best["step"].cpu().numpy()
+        arrays["best_objective"][:, a] = best["objective"].cpu().numpy()
+        arrays["best_coef"][:, a] = best["W"].cpu().numpy()
+        arrays["best_intercept"][:, a] = best["b"].cpu().numpy()
+        for key, value in arrays.items():
+            setattr(out, key, value)
+
+
+def checkpoint_score(pred: torch.Tensor, y: torch.Tensor, n_classes: int,
+                     metric: str) -> torch.Tensor:
+    """Accuracy or macro-F1 (as scikit-learn's, over the classes present in y or pred) per layer.
+
+    pred (P, n) and y (n,) class indices; returns (P,) float64 on their device.
     """
-    P, K, q = delta.shape
-    new = v0 + t[:, None, None] * delta
-    rows = torch.arange(P, device=idx.device)[:, None].expand_as(idx)[mask]
-    cols = idx[mask]
-    for k in range(K):
-        state.W[rows, k, cols] = new[:, k, :-1][mask]
-    state.b = new[:, :, -1].clone()
-    state.M += t[:, None, None] * dM
-
-
-def _gradient(Zt: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
-    """Full loss gradient (P, K, d) float64 from feature-major Zt (P, d, n) and R (P, n, K)."""
-    return _bmm(Zt, R.to(Zt.dtype)).transpose(1, 2).to(torch.float64)
-
-
-def _accuracy(state, Ztv, yv) -> torch.Tensor:
-    Mv = _bmm(Ztv.transpose(1, 2), state.W.transpose(1, 2).to(Ztv.dtype))
-    Mv = Mv.to(torch.float64) + state.b[:, None]
-    pred = (Mv[..., 0] > 0).long() if Mv.shape[2] == 1 else Mv.argmax(dim=2)
-    return (pred == yv[None]).double().mean(dim=1)
-
-
-def _score_checkpoint(out, a, state, Ztv, yv, iters, live):
-    acc = _accuracy(state, Ztv, yv).cpu().numpy()
-    better = (acc > out.best_val_accuracy[:, a]) & live.cpu().numpy()
-    if better.any():
-        out.best_val_accuracy[better, a] = acc[better]
-        out.best_iter[better, a] = iters.cpu().numpy()[better]
-        out.best_coef[better, a] = state.W.cpu().numpy()[better]
-        out.best_intercept[better, a] = state.b.cpu().numpy()[better]
+    if metric == "accuracy":
+        return (pred == y[None]).double().mean(1)
+    pred_1h = torch.nn.functional.one_hot(pred, n_classes).double()  # (P, n, C)
+    true_1h = torch.nn.functional.one_hot(y, n_classes).double()     # (n, C)
+    tp = (pred_1h * true_1h[None]).sum(1)
+    support = pred_1h.sum(1) + true_1h.sum(0)[None]                   # (P, C)
+    present = support > 0
+    f1 = torch.where(present, 2 * tp / torch.clamp(support, min=1), torch.zeros_like(tp))
+    return f1.sum(1) / present.sum(1)
