@@ -224,9 +224,17 @@ def fit_path(
     )
 
 
-def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val) -> PathArrays:
+def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
+              backend_max_iter: int | None = None) -> PathArrays:
     """sklearn / cuml: one fit per (problem, alpha) on feature-major Zt (P, d, n); objectives
-    evaluated with ours."""
+    evaluated with ours.
+
+    ``max_iter`` is our Newton-step cap and is not passed on: each backend runs its own
+    iteration budget (``cuml_backend.MAX_ITER`` OWL-QN iterations, ``sklearn_backend.MAX_ITER``
+    liblinear iterations / saga epochs) unless ``backend_max_iter`` sets one. ``converged`` is
+    the backend's own verdict; fits that ran out of budget are logged as a warning.
+    """
+    del max_iter  # Newton steps of the torch solver; meaningless to OWL-QN / liblinear / saga
     P, d, n = Zt.shape
     K = 1 if n_classes == 2 else n_classes
     A = len(alphas)
@@ -246,14 +254,24 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val) -> PathA
         else:
             X_fit, y_fit, fit_one = X_host, y_index, sklearn_backend.fit_one
         for a, alpha in enumerate(alphas):
-            coef, intercept, n_iter = fit_one(X_fit, y_fit, n_classes, float(alpha), max_iter, tol)
+            coef, intercept, n_iter, converged = fit_one(
+                X_fit, y_fit, n_classes, float(alpha), backend_max_iter, tol)
             out.coef[p, a], out.intercept[p, a], out.n_iter[p, a] = coef, intercept, n_iter
-            out.converged[p, a] = 0 <= n_iter < max_iter  # the backend's own stopping test
+            out.converged[p, a] = converged
             out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha))
             if val is not None:
                 Mv = val[0][p].T.cpu().numpy().astype(np.float64) @ coef.T + intercept
                 pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
                 out.val_accuracy[p, a] = float(np.mean(pred == val[1]))
+    if not out.converged.all():
+        budget = backend_max_iter
+        if budget is None:
+            budget = (cuml_backend.MAX_ITER if name == "cuml"
+                      else sklearn_backend.MAX_ITER[sklearn_backend.solver_for(n_classes)])
+        logger.warning(
+            "%s backend: %d of %d fits did not converge within %d iterations (tol=%g); their "
+            "objectives may be above the minimum (converged=False in the result)",
+            name, int((~out.converged).sum()), out.converged.size, budget, tol)
     if val is not None:
         out.best_val_accuracy = out.val_accuracy.copy()
         out.best_iter = out.n_iter.copy()
