@@ -88,17 +88,23 @@ class PathResult(PathArrays):
 
 
 def resolve_backend(backend: str, X: Any, device: str | torch.device | None = None) -> str:
-    """The backend that will run: ``auto`` means cuml for GPU-resident data when cuML is usable,
-    else torch."""
+    """The backend that will run.
+
+    ``auto`` means cuml when the fit runs on a CUDA device and cuML is usable, else torch (on that
+    device). The fit runs on ``device`` when given (an explicit ``"cpu"`` keeps GPU-resident data
+    on the torch CPU solver), else where ``X`` lives.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "cuml" and not cuml_backend.cuml_available():
         raise ValueError("backend='cuml' needs cuML, cupy and a CUDA device")
     if backend != "auto":
         return backend
-    first = X[0] if isinstance(X, (list, tuple)) else X
-    on_gpu = is_cupy(first) or (isinstance(first, torch.Tensor) and first.is_cuda)
-    on_gpu = on_gpu or (device is not None and torch.device(device).type == "cuda")
+    if device is not None:
+        on_gpu = torch.device(device).type == "cuda"
+    else:
+        first = X[0] if isinstance(X, (list, tuple)) else X
+        on_gpu = is_cupy(first) or (isinstance(first, torch.Tensor) and first.is_cuda)
     return "cuml" if on_gpu and cuml_backend.cuml_available() else "torch"
 
 
