@@ -171,3 +171,24 @@ def test_the_fakes_reject_what_their_release_rejects():
         Fake2502(penalty="l1", penalty_normalized=True)
     with pytest.raises(TypeError):
         Fake2608(penalty="l1", handle=None)  # removed in 26.08
+
+
+def test_pins_agree_with_the_supported_range():
+    """pyproject's gpu extra and environment.yml pin the same cuML range as SUPPORTED_CUML."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    low, high = (tuple(int(x) for x in v.split(".")) for v in cuml_backend.SUPPORTED_CUML)
+    gpu = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["gpu"]
+    conda = (root / "environment.yml").read_text()
+    pins = [next(p for p in gpu if p.startswith(name + ">=")) for name in ("cuml-cu12", "cudf-cu12")]
+    pins += re.findall(r"^\s*-\s*((?:cuml|cudf|dask-cuda)\S*)\s*$", conda, flags=re.M)
+    assert len(pins) == 5
+    for pin in pins:
+        m = re.fullmatch(r"[\w-]+>=(\d+)\.(\d+),<(\d+)\.(\d+)", pin)
+        assert m, pin
+        a, b, c, d = map(int, m.groups())
+        assert (a, b) == low and high < (c, d), pin
