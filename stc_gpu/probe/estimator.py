@@ -33,8 +33,10 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         "cuml" or "sklearn" (liblinear for binary, saga for multinomial).
     standardize : z-score features with the training rows' mean / std; the scaler is saved with
         the model and applied by predict / decision_function.
-    max_iter, tol : Newton steps and relative Newton-decrement tolerance (torch), or the
-        backend's own iteration limit and tolerance.
+    max_iter : Newton steps (torch only); the cuml and sklearn backends run their own iteration
+        budgets (``cuml_backend.MAX_ITER``, ``sklearn_backend.MAX_ITER``) and report whether
+        they converged.
+    tol : relative Newton-decrement tolerance (torch), or the backend's own tolerance.
     device : torch device for the torch backend (default: where X lives).
     multiclass : "ovr" (K binary problems, class k against the rest; probabilities are the
         normalised sigmoids, as scikit-learn's one-vs-rest) or "multinomial" (softmax).

@@ -94,17 +94,23 @@ class PathResult(PathArrays):
 
 
 def resolve_backend(backend: str, X: Any, device: str | torch.device | None = None) -> str:
-    """The backend that will run: ``auto`` means cuml for GPU-resident data when cuML is usable,
-    else torch."""
+    """The backend that will run.
+
+    ``auto`` means cuml when the fit runs on a CUDA device and cuML is usable, else torch (on that
+    device). The fit runs on ``device`` when given (an explicit ``"cpu"`` keeps GPU-resident data
+    on the torch CPU solver), else where ``X`` lives.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "cuml" and not cuml_backend.cuml_available():
         raise ValueError("backend='cuml' needs cuML, cupy and a CUDA device")
     if backend != "auto":
         return backend
-    first = X[0] if isinstance(X, (list, tuple)) else X
-    on_gpu = is_cupy(first) or (isinstance(first, torch.Tensor) and first.is_cuda)
-    on_gpu = on_gpu or (device is not None and torch.device(device).type == "cuda")
+    if device is not None:
+        on_gpu = torch.device(device).type == "cuda"
+    else:
+        first = X[0] if isinstance(X, (list, tuple)) else X
+        on_gpu = is_cupy(first) or (isinstance(first, torch.Tensor) and first.is_cuda)
     return "cuml" if on_gpu and cuml_backend.cuml_available() else "torch"
 
 
@@ -241,9 +247,17 @@ def fit_path(
 
 
 def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
-              multiclass=DEFAULT_MULTICLASS, metric="accuracy") -> PathArrays:
+              multiclass=DEFAULT_MULTICLASS, metric="accuracy",
+              backend_max_iter: int | None = None) -> PathArrays:
     """sklearn / cuml: one fit per (problem, alpha) on feature-major Zt (P, d, n); objectives
-    evaluated with ours."""
+    evaluated with ours.
+
+    ``max_iter`` is our Newton-step cap and is not passed on: each backend runs its own
+    iteration budget (``cuml_backend.MAX_ITER`` OWL-QN iterations, ``sklearn_backend.MAX_ITER``
+    liblinear iterations / saga epochs) unless ``backend_max_iter`` sets one. ``converged`` is
+    the backend's own verdict; fits that ran out of budget are logged as a warning.
+    """
+    del max_iter  # Newton steps of the torch solver; meaningless to OWL-QN / liblinear / saga
     P, d, n = Zt.shape
     K = n_outputs(n_classes)
     A = len(alphas)
@@ -263,10 +277,10 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
         else:
             X_fit, y_fit, fit_one = X_host, y_index, sklearn_backend.fit_one
         for a, alpha in enumerate(alphas):
-            coef, intercept, n_iter = _fit_one_mode(fit_one, X_fit, y_fit, n_classes,
-                                                    float(alpha), max_iter, tol, multiclass)
+            coef, intercept, n_iter, converged = _fit_one_mode(
+                fit_one, X_fit, y_fit, n_classes, float(alpha), backend_max_iter, tol, multiclass)
             out.coef[p, a], out.intercept[p, a], out.n_iter[p, a] = coef, intercept, n_iter
-            out.converged[p, a] = 0 <= n_iter < max_iter  # the backend's own stopping test
+            out.converged[p, a] = converged
             out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha),
                                                multiclass=multiclass)
             if val is not None:
@@ -274,6 +288,15 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
                 pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
                 out.val_score[p, a] = float(checkpoint_score(
                     torch.from_numpy(pred)[None], torch.from_numpy(val[1]), n_classes, metric)[0])
+    if not out.converged.all():
+        budget = backend_max_iter
+        if budget is None:
+            budget = (cuml_backend.MAX_ITER if name == "cuml"
+                      else sklearn_backend.MAX_ITER[sklearn_backend.solver_for(n_classes)])
+        logger.warning(
+            "%s backend: %d of %d fits did not converge within %d iterations (tol=%g); their "
+            "objectives may be above the minimum (converged=False in the result)",
+            name, int((~out.converged).sum()), out.converged.size, budget, tol)
     if val is not None:
         out.best_val_score = out.val_score.copy()
         out.best_iter = out.n_iter.copy()
@@ -284,11 +307,12 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
 
 def _fit_one_mode(fit_one, X, y_index, n_classes, alpha, max_iter, tol, multiclass):
     """One backend fit in ``multiclass`` mode: one-vs-rest runs K binary fits (class k against
-    the rest); returns coef (K, d), intercept (K,) and the largest iteration count."""
+    the rest); returns coef (K, d), intercept (K,), the largest iteration count and whether
+    every fit converged."""
     if n_classes == 2 or multiclass == "multinomial":
         return fit_one(X, y_index, n_classes, alpha, max_iter, tol)
     fits = [fit_one(X, (y_index == k).astype(y_index.dtype), 2, alpha, max_iter, tol)
             for k in range(n_classes)]
     coef = np.concatenate([f[0] for f in fits])
     intercept = np.concatenate([f[1] for f in fits])
-    return coef, intercept, max(f[2] for f in fits)
+    return coef, intercept, max(f[2] for f in fits), all(f[3] for f in fits)

@@ -47,11 +47,12 @@ class STCClassifier:
         """Fit on texts (a sequence of str) or on a feature-store entry, with labels ``y`` (n,).
 
         Selection happens on a validation split carved from ``X`` (see ``config``); the test split
-        is scored once and reported in ``results_["selection"]``.
+        is scored once and reported in ``results_["selection"]``. The fits run on
+        ``config.device`` when set, else on the extraction's device (CUDA when available).
         """
         from stc_gpu.stc import pipeline
 
-        identity = None
+        identity, extractor = None, None
         if hasattr(X, "features") and hasattr(X, "n_rows"):  # a feature-store entry
             entry = X
         else:
@@ -60,7 +61,8 @@ class STCClassifier:
             identity = extractor.describe()
         fitted, self.results_, _ = pipeline.fit_task(
             entry, y, self.config, split_values=split_values, model_identity=identity,
-            executor=executor, show_progress=show_progress)
+            executor=executor, show_progress=show_progress,
+            device=pipeline.fit_device(self.config, extractor))
         self._set_fitted(**fitted._fitted_state())
         return self
 

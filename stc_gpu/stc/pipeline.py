@@ -43,21 +43,41 @@ class SearchResult:
     agg_by_depth: dict = field(default_factory=dict)
 
 
+def fit_device(config: STCConfig, extractor=None) -> str:
+    """The device the probes and the aggregation run on.
+
+    ``config.device`` when set (an explicit ``"cpu"`` keeps every fit on the CPU); else the
+    extraction's device (``extractor.device``), so fits run where the forward pass ran; else
+    ``"cuda"`` when CUDA is available, else ``"cpu"``. With ``backend="auto"`` a CUDA device
+    then means cuML where it is usable and the torch solver on that device otherwise
+    (:func:`stc_gpu.probe.path.resolve_backend`).
+    """
+    if config.device is not None:
+        return str(config.device)
+    if extractor is not None and getattr(extractor, "device", None) is not None:
+        return str(extractor.device)
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
-           show_progress: bool = True) -> SearchResult:
+           show_progress: bool = True, device: str | None = None) -> SearchResult:
     """Probe every (kind, pool, layer), sparsify, aggregate, and select on validation.
 
     ``executor`` runs the independent tasks (:class:`~stc_gpu.stc.tasks.LocalExecutor` by default,
     or :class:`~stc_gpu.distributed.dask_executor.DaskExecutor`); results do not depend on it.
+    ``device``: where every fit runs (default :func:`fit_device` of ``config``).
     """
     from stc_gpu.stc.tasks import LocalExecutor, aggregate_task, entry_path_of, probe_task
 
     executor = executor or LocalExecutor()
+    device = fit_device(config) if device is None else str(device)
     path = entry_path_of(entry)
     kinds = [k for k in config.kinds if k in entry.kinds]
     layers = {k: list(entry.layers(k)) for k in kinds}
     pools = [p for p in config.pools if p in entry.pools]
-    common = dict(metric=config.metric, backend=config.backend, device=config.device,
+    common = dict(metric=config.metric, backend=config.backend, device=device,
                   max_iter=config.max_iter, tol=config.tol)
     timings = {}
 
@@ -114,8 +134,11 @@ def _test_scores(y_true, pred) -> dict:
 
 
 def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_identity=None,
-             executor=None, show_progress: bool = True):
+             executor=None, show_progress: bool = True, device: str | None = None):
     """Run the method for one task on a store entry.
+
+    ``device``: where the probes and the aggregation run (default :func:`fit_device` of
+    ``config``; the pipeline passes the extraction's device).
 
     Returns ``(classifier, results, rows)``: the selected :class:`STCClassifier`, a JSON-able dict
     with every configuration's validation scores, the selection, and the test scores of Embedding,
@@ -125,7 +148,8 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     if len(labels) != entry.n_rows:
         raise ValueError(f"{len(labels)} labels for {entry.n_rows} stored texts: they must match")
     encoder, rows, splits = split_rows(labels, config, split_values)
-    found = search(entry, rows, config, executor=executor, show_progress=show_progress)
+    found = search(entry, rows, config, executor=executor, show_progress=show_progress,
+                   device=device)
 
     probe = found.best_probe
     _, _, X_test = read_layer(entry, probe.kind, probe.pool, probe.layer, rows)
@@ -244,7 +268,8 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, mean_token
     t0 = time.perf_counter()
     clf, results, rows = fit_task(entry, y, config, split_values=split_values,
                                   model_identity=identity, executor=executor,
-                                  show_progress=show_progress)
+                                  show_progress=show_progress,
+                                  device=fit_device(config, extractor))
     results.update(task=task, model=config.model, dataset=Path(data).name,
                    store_entry=str(entry.path), extraction=summary.to_dict())
     results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
