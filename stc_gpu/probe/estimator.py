@@ -29,7 +29,8 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     alpha : L1 strength (``alpha = 1 / (C n)`` for scikit-learn's ``C``).
-    backend : "auto" (cuml for GPU-resident data when cuML is usable, else torch), "torch",
+    backend : "auto" (cuml for GPU-resident data when cuML is usable, else torch; see
+        :func:`stc_gpu.probe.path.resolve_backend`), "torch",
         "cuml" or "sklearn" (liblinear for binary, saga for multinomial).
     standardize : z-score features with the training rows' mean / std; the scaler is saved with
         the model and applied by predict / decision_function.

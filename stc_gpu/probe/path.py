@@ -93,12 +93,16 @@ class PathResult(PathArrays):
         return model
 
 
-def resolve_backend(backend: str, X: Any, device: str | torch.device | None = None) -> str:
+def resolve_backend(backend: str, X: Any, device: str | torch.device | None = None,
+                    n_fits: int = 1) -> str:
     """The backend that will run.
 
-    ``auto`` means cuml when the fit runs on a CUDA device and cuML is usable, else torch (on that
-    device). The fit runs on ``device`` when given (an explicit ``"cpu"`` keeps GPU-resident data
-    on the torch CPU solver), else where ``X`` lives.
+    ``auto`` means our torch solver on the fit's device, except for one single fit
+    (``n_fits == 1``) on a CUDA device with cuML usable, which goes to cuML. cuML fits one problem
+    at a time (its OWL-QN launches per problem: many small models are slow there, cuML issue
+    #3588), while a path of P problems x A strengths is one batched solve for ours. The fit runs
+    on ``device`` when given (an explicit ``"cpu"`` keeps GPU-resident data on the torch CPU
+    solver), else where ``X`` lives.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -111,7 +115,14 @@ def resolve_backend(backend: str, X: Any, device: str | torch.device | None = No
     else:
         first = X[0] if isinstance(X, (list, tuple)) else X
         on_gpu = is_cupy(first) or (isinstance(first, torch.Tensor) and first.is_cuda)
-    return "cuml" if on_gpu and cuml_backend.cuml_available() else "torch"
+    single = n_fits == 1
+    return "cuml" if single and on_gpu and cuml_backend.cuml_available() else "torch"
+
+
+def _n_problems(X: Any) -> int:
+    if isinstance(X, (list, tuple)):
+        return len(X)
+    return int(X.shape[0]) if getattr(X, "ndim", 2) == 3 else 1
 
 
 def _stack_problems(X: Any, device) -> tuple[torch.Tensor, np.ndarray]:
@@ -173,7 +184,7 @@ def fit_path(
         or cupy); float16 is computed in float32.
     y : (n,) labels (two or more classes; binary -> sigmoid, more -> multinomial softmax).
     alphas : A strengths of our convention (:mod:`stc_gpu.probe.objective`).
-    backend : "torch", "cuml", "sklearn" or "auto" (cuml for GPU-resident data when usable).
+    backend : "torch", "cuml", "sklearn" or "auto" (see :func:`resolve_backend`).
     device : torch device for the torch backend (default: where X lives).
     standardize : z-score features with training-row statistics (saved in the result).
     eval_set : optional ``(X_val, y_val)``, X_val shaped like X; see the module docstring.
@@ -187,7 +198,8 @@ def fit_path(
         raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
     if metric not in CHECKPOINT_METRICS:
         raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
-    name = resolve_backend(backend, X, device)
+    name = resolve_backend(backend, X, device,
+                           n_fits=_n_problems(X) * len(np.atleast_1d(alphas)))
     logger.info("fitting L1 logistic probes with the %s backend", name)
     device = torch.device(device) if device is not None else None
     if name == "cuml":

@@ -63,6 +63,8 @@ def test_auto_backend_follows_the_fit_device(cuda, device, cuml, expected):
     X = np.zeros((10, 3), dtype=np.float32)
     assert resolve_backend("auto", X, device) == expected
     assert resolve_backend("sklearn", X, device) == "sklearn"  # an explicit backend is kept
+    # a batched path (many problems x strengths) stays on our solver, on that device
+    assert resolve_backend("auto", X, device, n_fits=30) == "torch"
 
 
 def test_explicit_cpu_keeps_device_resident_data_off_the_gpu(cuda, monkeypatch):
@@ -132,22 +134,22 @@ def test_search_takes_the_device_it_is_given(cuda, recorded):
     assert seen["probe"] == ["cuda:1"] and seen["aggregate"] == ["cuda:1"]
 
 
-@pytest.mark.parametrize("cuml, backend", [(False, "torch"), (True, "cuml")])
-def test_probe_fits_get_the_device_and_resolve_the_backend_there(cuda, monkeypatch, cuml,
-                                                                 backend):
-    """Down to fit_path: probe_kind_pool hands it the device, where auto resolves."""
+@pytest.mark.parametrize("cuml", [False, True])
+def test_probe_fits_get_the_device_and_resolve_the_backend_there(cuda, monkeypatch, cuml):
+    """Down to fit_path: probe_kind_pool hands it the device, where auto resolves to our
+    batched solver (all layers x strengths in one solve), cuML or not."""
     cuda(True, cuml=cuml)
     calls = []
 
     def fake_fit_path(X, y, alphas, *, backend="auto", device=None, **options):
-        calls.append((device, resolve_backend(backend, X, device)))
+        calls.append((device, resolve_backend(backend, X, device, n_fits=len(X) * len(alphas))))
         raise _Stop
 
     monkeypatch.setattr(probing, "fit_path", fake_fit_path)
     monkeypatch.setattr(tasks, "_open", lambda path: _entry())
     with pytest.raises(_Stop):
         pipeline.search(_entry(), _rows(), STCConfig(C_grid=[1.0]), show_progress=False)
-    assert calls == [("cuda", backend)]
+    assert calls == [("cuda", "torch")]
 
 
 # ---------------------------------------------------------------- callers of fit_task
