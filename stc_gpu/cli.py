@@ -173,6 +173,8 @@ def store_info(path, entry_key):
 @click.option("--pools", help="Comma list of mean,max,single.")
 @click.option("--metric", type=click.Choice(["accuracy", "macro_f1"]),
               help="Validation metric for every selection [default: accuracy].")
+@click.option("--multiclass", type=click.Choice(["ovr", "multinomial"]),
+              help="3+ classes: one-vs-rest binary probes (fast) or one softmax [default: ovr].")
 @click.option("--combine-kinds/--no-combine-kinds", default=None,
               help="Also aggregate hidden and ffn neurons together (beyond the paper).")
 @click.option("--max-texts", type=int, help="Use only the first N rows.")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stc_gpu.models.loading import DEFAULT_MODEL
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
 
 #: The paper's grid of probe strengths, in scikit-learn's ``C`` units (paper §4.3, reference code).
 PAPER_C_GRID = (0.1, 0.2, 1.0, 10.0, 100.0)
@@ -46,6 +47,7 @@ class STCConfig:
     eta_grid: list[float] = field(default_factory=lambda: list(PAPER_ETA_GRID))
     combine_kinds: bool = False
     metric: str = "accuracy"
+    multiclass: str = DEFAULT_MULTICLASS
     max_texts: int | None = None
     max_length: int | None = None
     max_iter: int = 30
@@ -81,6 +83,8 @@ class STCConfig:
             bad("C_grid", f"must be positive numbers, got {self.C_grid}")
         if not self.eta_grid or any(not 0 < e <= 1 for e in self.eta_grid):
             bad("eta_grid", f"must lie in (0, 1], got {self.eta_grid}")
+        if self.multiclass not in MULTICLASS_MODES:
+            bad("multiclass", f"must be one of {MULTICLASS_MODES}, got {self.multiclass!r}")
         if self.metric not in METRICS:
             bad("metric", f"must be one of {METRICS}, got {self.metric!r}")
         if self.backend not in ("auto", "torch", "cuml", "sklearn"):

@@ -53,15 +53,21 @@ class DaskExecutor:
         self.retries = retries
 
     def map(self, fn: Callable, jobs: Sequence[dict], *, desc: str = "",
-            show_progress: bool = True) -> list:
-        """``[fn(**job) for job in jobs]`` computed on the cluster, in the order of ``jobs``."""
+            show_progress: bool = True, fits: Sequence[int] | None = None) -> list:
+        """``[fn(**job) for job in jobs]`` computed on the cluster, in the order of ``jobs``.
+
+        The progress bar counts fits (``fits[i]`` for job i), advanced as each task completes.
+        """
         from distributed import as_completed
 
+        fits = list(fits) if fits is not None else [1] * len(jobs)
         futures = [self.client.submit(fn, **job, threads=self.threads_per_task,
                                       retries=self.retries, pure=False) for job in jobs]
-        with tqdm(total=len(futures), desc=f"{desc} (dask)", disable=not show_progress) as bar:
-            for _ in as_completed(futures):
-                bar.update(1)
+        weight = {future.key: n for future, n in zip(futures, fits)}
+        with tqdm(total=sum(fits), desc=f"{desc} (dask)", unit="fit",
+                  disable=not show_progress) as bar:
+            for future in as_completed(futures):
+                bar.update(weight[future.key])
         return self.client.gather(futures)
 
     def close(self) -> None:

@@ -175,6 +175,7 @@ def fit_path(
     multiclass: str = DEFAULT_MULTICLASS,
     metric: str = "accuracy",
     progress: bool = False,
+    on_fits=None,
 ) -> PathResult:
     """Fit L1-logistic probes for P problems sharing labels ``y`` over strengths ``alphas``.
 
@@ -193,6 +194,8 @@ def fit_path(
     multiclass : "ovr" (K binary problems, batched) or "multinomial" (softmax) for 3+ classes.
     metric : "accuracy" or "macro_f1", the validation score that ranks checkpoints.
     progress : show a tqdm bar over the alphas and log one line per alpha (torch backend).
+    on_fits : optional callable(int), told after each strength how many (problem, alpha) fits
+        finished (the torch backend reports every alpha, the others once at the end).
     """
     if multiclass not in MULTICLASS_MODES:
         raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
@@ -240,14 +243,19 @@ def fit_path(
             def report(line: str) -> None:
                 logger.info(line)
                 bar.update(1)
+                if on_fits is not None:
+                    on_fits(Zt.shape[0])
 
             raw = solve_path(
                 Zt, y_index, len(classes), alphas_arr, multiclass=multiclass, max_iter=max_iter,
-                tol=tol, eval_set=val, metric=metric, progress=report if progress else None,
+                tol=tol, eval_set=val, metric=metric,
+                progress=report if progress or on_fits is not None else None,
             )
     else:
         raw = _fit_each(name, Zt, y_index, len(classes), alphas_arr, max_iter, tol, val,
                         multiclass=multiclass, metric=metric)
+        if on_fits is not None:
+            on_fits(Zt.shape[0] * len(alphas_arr))
     return PathResult(
         **vars(raw), classes=classes, alphas=alphas_arr, n_features=widths,
         mean=None if mean is None else mean.cpu().numpy(),

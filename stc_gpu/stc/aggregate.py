@@ -12,6 +12,7 @@ import numpy as np
 
 from stc_gpu.metrics import metric_key, score
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS
 from stc_gpu.stc.slabs import SplitRows, read_layer
 from stc_gpu.stc.sparsify import salient_neurons
 
@@ -107,15 +108,17 @@ def better_candidate(cand: AggCandidate, best: AggCandidate | None, metric: str)
 def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: dict,
               rows: SplitRows, etas, Cs, *, metric: str = "accuracy", backend: str = "auto",
               device=None, max_iter: int = 30, tol: float = 1e-4,
-              max_batch_bytes: int = 1 << 30,
-              progress=None) -> AggSweep:
+              multiclass: str = DEFAULT_MULTICLASS, max_batch_bytes: int = 1 << 30,
+              on_fits=None) -> AggSweep:
     """Aggregate salient neurons for every η and L_temp of one (kind or kinds, pool).
 
     Parameters
     ----------
     coefs : dict (kind, layer) -> (K, units) weights of the chosen layer probe (the η rule squares
-        and sums them over classes itself).
+        and sums them over classes itself). A layer without signal (all-zero weights) adds no
+        neuron; an L_temp whose layers 0..L_temp add none has no classifier.
     layers : dict kind -> captured layer indices.
+    on_fits : optional callable(int) told how many (L_temp, C) fits each solver step finished.
     """
     steps = steps_for(name, layers)
     sites = [site for _, group in steps for site in group]
@@ -126,40 +129,46 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: 
     for site in sites:
         X_train, X_val, _ = read_layer(entry, site[0], pool, site[1], rows)
         cols[site] = (X_train[:, union[site]], X_val[:, union[site]])
-    alphas = [alpha_from_sklearn_C(C, len(rows.train)) for C in Cs]
+    fit = dict(alphas=[alpha_from_sklearn_C(C, len(rows.train)) for C in Cs], backend=backend,
+               device=device, max_iter=max_iter, tol=tol, multiclass=multiclass, metric=metric)
     sweep = AggSweep()
     for e, eta in enumerate(etas):
         blocks, train_parts, val_parts, widths = [], [], [], []
         for L_temp, group in steps:
             for site in group:
                 ids = eta_ids[site][e]
+                if len(ids) == 0:  # a layer without signal
+                    continue
                 pos = np.searchsorted(union[site], ids)
                 train_parts.append(cols[site][0][:, pos])
                 val_parts.append(cols[site][1][:, pos])
                 blocks.append(FeatureBlock(site[0], site[1], tuple(int(i) for i in ids)))
-            widths.append((L_temp, len(blocks), sum(p.shape[1] for p in train_parts)))
+            width = sum(p.shape[1] for p in train_parts)
+            if width > 0:
+                widths.append((L_temp, len(blocks), width))
+        if not widths:
+            continue
         X_train = np.concatenate(train_parts, axis=1)
         X_val = np.concatenate(val_parts, axis=1)
-        _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
-                      metric, backend, device, max_iter, tol, max_batch_bytes)
-        if progress is not None:
-            progress.update(1)
+        _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, fit,
+                      max_batch_bytes, on_fits)
     return sweep
 
 
-def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, alphas,
-                  metric, backend, device, max_iter, tol, max_batch_bytes):
+def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, fit,
+                  max_batch_bytes, on_fits):
     """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups.
 
-    The solver zero-pads the prefixes to a common width; zero columns keep zero weight.
+    The solver zero-pads the prefixes to a common width; zero columns keep zero weight. ``fit``
+    holds the alphas (one per C) and the solver options of :func:`stc_gpu.probe.fit_path`.
     """
     per_problem = 4 * X_train.shape[1] * (X_train.shape[0] + X_val.shape[0])
     group = max(1, int(max_batch_bytes // max(per_problem, 1)))
     for start in range(0, len(widths), group):
         chunk = widths[start:start + group]
-        result = fit_path([X_train[:, :w] for _, _, w in chunk], rows.y_train, alphas,
-                          backend=backend, device=device, max_iter=max_iter, tol=tol,
-                          eval_set=([X_val[:, :w] for _, _, w in chunk], rows.y_val))
+        result = fit_path([X_train[:, :w] for _, _, w in chunk], rows.y_train,
+                          eval_set=([X_val[:, :w] for _, _, w in chunk], rows.y_val),
+                          on_fits=on_fits, **fit)
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(Cs):
                 est = result.estimator(p, a, best=True)
@@ -174,4 +183,4 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
                     "n_layers": len({b.layer for b in blocks[:n_blocks]}),
                     "val_acc": cand.val_acc, "val_f1": cand.val_f1,
                     "n_iter": int(est.n_iter_[0])})
-                sweep.offer(cand, metric)
+                sweep.offer(cand, metric=fit["metric"])

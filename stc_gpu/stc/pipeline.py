@@ -17,7 +17,8 @@ import numpy as np
 
 from stc_gpu.config import STCConfig
 from stc_gpu.metrics import metric_key, score
-from stc_gpu.stc.aggregate import AggCandidate, better_candidate, merge_best_by_depth
+from stc_gpu.stc.aggregate import (AggCandidate, better_candidate, merge_best_by_depth,
+                                   steps_for)
 from stc_gpu.stc.baseline import embedding_baseline
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.probing import LayerProbe
@@ -41,6 +42,8 @@ class SearchResult:
     timings: dict
     #: the best aggregated candidate per ``(name, L_temp)`` over every pool, η and C
     agg_by_depth: dict = field(default_factory=dict)
+    #: probes whose validation-chosen model has no non-zero weight ("kind.layer (pool)")
+    no_signal: list = field(default_factory=list)
 
 
 def fit_device(config: STCConfig, extractor=None) -> str:
@@ -78,17 +81,20 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
     layers = {k: list(entry.layers(k)) for k in kinds}
     pools = [p for p in config.pools if p in entry.pools]
     common = dict(metric=config.metric, backend=config.backend, device=device,
-                  max_iter=config.max_iter, tol=config.tol)
+                  max_iter=config.max_iter, tol=config.tol, multiclass=config.multiclass)
     timings = {}
 
     t0 = time.perf_counter()
     probe_jobs = [dict(entry_path=path, kind=kind, pool=pool, layers=layers[kind], rows=rows,
                        Cs=config.C_grid, **common) for kind in kinds for pool in pools]
-    probe_rows, coefs = [], {}
+    probe_rows, coefs, no_signal = [], {}, []
     best_probe: LayerProbe | None = None
+    probe_fits = [len(job["layers"]) * len(config.C_grid) for job in probe_jobs]
     for job, sweep in zip(probe_jobs, executor.map(probe_task, probe_jobs, desc="probes",
-                                                   show_progress=show_progress)):
+                                                   show_progress=show_progress,
+                                                   fits=probe_fits)):
         probe_rows += sweep.rows
+        no_signal += [f"{job['kind']}.{layer} ({job['pool']})" for layer in sweep.no_signal]
         for layer, probe in sweep.chosen.items():
             coefs[job["kind"], job["pool"], layer] = probe.coef
             if best_probe is None or probe.val_score > best_probe.val_score:
@@ -106,15 +112,17 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
                 for name in names for pool in pools for etas in eta_groups]
     agg_rows, agg_by_depth = [], {}
     best_agg: AggCandidate | None = None
+    agg_fits = [len(steps_for(job["name"], layers)) * len(config.C_grid) * len(job["etas"])
+                for job in agg_jobs]
     for sweep in executor.map(aggregate_task, agg_jobs, desc="aggregation",
-                              show_progress=show_progress):
+                              show_progress=show_progress, fits=agg_fits):
         agg_rows += sweep.rows
         merge_best_by_depth(agg_by_depth, sweep.best_by_depth, config.metric)
         if sweep.best is not None and better_candidate(sweep.best, best_agg, config.metric):
             best_agg = sweep.best
     timings["aggregation_s"] = time.perf_counter() - t0
     return SearchResult(probe_rows, agg_rows, best_probe, best_agg, coefs, timings,
-                        agg_by_depth)
+                        agg_by_depth, no_signal)
 
 
 def split_rows(labels, config: STCConfig, split_values=None):
@@ -170,6 +178,9 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
                                                     metric=config.metric, seed=config.seed).as_row()
     else:
         notes.append("no Embedding baseline: it needs the hidden kind and the single pool")
+    if found.no_signal:
+        notes.append("no signal (the all-zero probe scored best on validation), so no neurons "
+                     "aggregated from: " + ", ".join(found.no_signal))
     results = {
         "metric": config.metric,
         "classes": list(encoder.classes),

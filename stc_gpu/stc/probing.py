@@ -2,7 +2,8 @@
 
 All layers of a (kind, pool) are fitted as one batched problem (they share labels), in groups
 bounded by ``max_batch_bytes``; every (layer, C) fit is scored on the validation split and the
-best C per layer is kept for sparsification (never "whichever C finished last").
+best C per layer is kept for sparsification (never "whichever C finished last"). A layer whose
+chosen probe has no non-zero weight has no signal: it contributes no neurons (``no_signal``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from stc_gpu.metrics import score
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS
 from stc_gpu.stc.slabs import SplitRows, read_layer
 
 
@@ -34,10 +36,12 @@ class LayerProbe:
 
 @dataclass
 class ProbeSweep:
-    """Every fit's record (``rows``) and the chosen probe per layer (``chosen[layer]``)."""
+    """Every fit's record (``rows``), the chosen probe per layer (``chosen[layer]``) and the
+    layers whose chosen probe is all zeros (``no_signal``)."""
 
     rows: list[dict] = field(default_factory=list)
     chosen: dict[int, LayerProbe] = field(default_factory=dict)
+    no_signal: list[int] = field(default_factory=list)
 
 
 def _select(scores: np.ndarray, Cs) -> int:
@@ -49,8 +53,8 @@ def _select(scores: np.ndarray, Cs) -> int:
 
 def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
                     metric: str = "accuracy", backend: str = "auto", device=None,
-                    max_iter: int = 30, tol: float = 1e-4, max_batch_bytes: int = 1 << 30,
-                    progress=None) -> ProbeSweep:
+                    max_iter: int = 30, tol: float = 1e-4, multiclass: str = DEFAULT_MULTICLASS,
+                    max_batch_bytes: int = 1 << 30, on_fits=None) -> ProbeSweep:
     """Fit probes for ``layers`` of (kind, pool) over the ``Cs`` grid (scikit-learn units).
 
     Parameters
@@ -58,6 +62,7 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
     entry : store entry with ``features(kind, pool, layer) -> (n_rows, units)``.
     rows : the split rows and labels; only train rows are fitted, val rows scored.
     Cs : strengths in scikit-learn's ``C`` units; converted with the train size.
+    on_fits : optional callable(int) told how many (layer, C) fits each solver step finished.
     """
     sweep = ProbeSweep()
     n_train = len(rows.train)
@@ -72,7 +77,8 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
         X_train = np.stack([s[0] for s in slabs])
         X_val = np.stack([s[1] for s in slabs])
         result = fit_path(X_train, rows.y_train, alphas, backend=backend, device=device,
-                          eval_set=(X_val, rows.y_val), max_iter=max_iter, tol=tol)
+                          eval_set=(X_val, rows.y_val), max_iter=max_iter, tol=tol,
+                          multiclass=multiclass, metric=metric, on_fits=on_fits)
         for p, layer in enumerate(chunk):
             scores = np.empty(len(Cs))
             estimators = []
@@ -93,6 +99,6 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
             best = _select(scores, Cs)
             sweep.chosen[int(layer)] = LayerProbe(kind, pool, int(layer), float(Cs[best]),
                                                   estimators[best], float(scores[best]))
-            if progress is not None:
-                progress.update(1)
+            if not np.any(estimators[best].coef_):
+                sweep.no_signal.append(int(layer))
     return sweep

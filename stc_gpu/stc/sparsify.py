@@ -7,7 +7,8 @@ broken by neuron index), neurons are added one by one while the cumulative energ
 Edge cases Algorithm 1 leaves open (its loop would run past the last neuron):
 
 - no neuron makes the sum exceed ``η·‖w‖²`` (``η = 1``): every neuron with non-zero energy;
-- all weights are zero: the first neuron (index 0), so every layer keeps at least one neuron.
+- all weights are zero: no neuron. A probe without signal (the all-zero model won on validation)
+  contributes nothing to the aggregation.
 
 ``‖w‖²`` is the last element of the cumulative sum in descending order, so the threshold and
 the running sum are rounded the same way.
@@ -32,7 +33,7 @@ def salient_neurons(coef: np.ndarray, eta: float) -> np.ndarray:
 
     Returns
     -------
-    ids : int64 array (k,), 1 <= k <= d
+    ids : int64 array (k,), 0 <= k <= d (k = 0 only for all-zero weights)
         Neuron ids in descending importance (ties by ascending id).
     """
     coef = np.asarray(coef)
@@ -70,7 +71,7 @@ def salient_sets(coefs: np.ndarray, etas: Sequence[float]) -> list[list[np.ndarr
     order = np.argsort(-importance, axis=1, kind="stable")  # (P, d)
     energy = np.cumsum(np.take_along_axis(importance, order, axis=1), axis=1)  # (P, d)
     total = energy[:, -1:]  # (P, 1)
-    n_nonzero = np.maximum(np.count_nonzero(importance, axis=1), 1)  # (P,)
+    n_nonzero = np.count_nonzero(importance, axis=1)  # (P,)
 
     counts = []  # E arrays (P,)
     for eta in etas:

@@ -51,11 +51,19 @@ class LocalExecutor:
     etas_per_task: int | None = None
 
     def map(self, fn: Callable, jobs: Sequence[dict], *, desc: str = "",
-            show_progress: bool = True) -> list:
-        """``[fn(**job) for job in jobs]`` with a progress bar."""
+            show_progress: bool = True, fits: Sequence[int] | None = None) -> list:
+        """``[fn(**job, on_fits=...) for job in jobs]`` with one progress bar over the fits.
+
+        ``fits[i]`` is how many fits job i runs; the tasks advance the bar as their solver
+        finishes fits (``on_fits``), so it moves with the work and shows fits/s.
+        """
+        fits = list(fits) if fits is not None else [1] * len(jobs)
         results = []
-        for job in tqdm(jobs, desc=desc, disable=not show_progress):
-            results.append(fn(**job))
+        with tqdm(total=sum(fits), desc=desc, unit="fit", disable=not show_progress) as bar:
+            for job, n_fits in zip(jobs, fits):
+                target = bar.n + n_fits
+                results.append(fn(**job, on_fits=bar.update))
+                bar.update(max(0, target - bar.n))  # fits a task skipped still count as done
         return results
 
 

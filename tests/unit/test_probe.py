@@ -235,6 +235,36 @@ def test_eval_set_keeps_best_checkpoint(synthetic):
     assert model.n_iter_[0] == single.best_iter[0, 0]
 
 
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_checkpoints_are_honest(synthetic, metric):
+    """The stored checkpoint of an alpha was produced by a Newton step of that alpha (never the
+    previous alpha's warm start), is ranked by the run's metric, and carries its own objective."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    X, y = synthetic
+    y3 = np.digitize(X[:, 5] - X[:, 9], [-1.0, 1.0])  # three classes
+    train, val = slice(0, 200), slice(200, None)
+    alphas = [0.05, 0.02, 0.005]
+    for labels in (y, y3):
+        result = fit_path(X[train], labels[train], alphas, eval_set=(X[val], labels[val]),
+                          metric=metric, max_iter=50)
+        assert result.metric == metric
+        assert np.all(result.best_iter >= 1)  # a step of this alpha, not the warm start
+        assert np.all(result.best_iter <= result.n_iter)
+        assert np.all(result.best_val_score >= result.val_score)
+        Xs = _standardize(X[train])
+        for a, alpha in enumerate(alphas):
+            best = result.estimator(0, a, best=True)
+            pred = best.predict(X[val])
+            expected = (accuracy_score(labels[val], pred) if metric == "accuracy"
+                        else f1_score(labels[val], pred, average="macro"))
+            assert result.best_val_score[0, a] == pytest.approx(expected)
+            y_index = np.unique(labels[train], return_inverse=True)[1]
+            assert best.objective_ == pytest.approx(
+                l1_objective(Xs, y_index, best.coef_, best.intercept_, alpha), rel=1e-6)
+            assert best.objective_ >= result.objective[0, a] * (1 - 1e-9)  # final is lowest
+
+
 # ---------------------------------------------------------------- standardisation
 
 

@@ -24,8 +24,8 @@ def _algorithm1(coef: np.ndarray, eta: float) -> list[int]:
         S.append(J[k])
         sigma += W[k]
         k += 1
-    if sigma <= eta * norm:  # never exceeded: keep the neurons that carry energy, at least one
-        S = [j for j in S if weights[j] > 0] or [J[0]]
+    if sigma <= eta * norm:  # never exceeded: keep the neurons that carry energy (maybe none)
+        S = [j for j in S if weights[j] > 0]
     return S
 
 
@@ -75,9 +75,9 @@ def test_multiclass_importance_sums_classes():
     assert salient_neurons(coef, 0.6).tolist() == [1, 0]
 
 
-def test_all_zero_weights_keep_first_neuron():
-    assert salient_neurons(np.zeros(7), 0.3).tolist() == [0]
-    assert salient_neurons(np.zeros((3, 7)), 1.0).tolist() == [0]
+def test_all_zero_weights_keep_no_neuron():
+    assert salient_neurons(np.zeros(7), 0.3).tolist() == []
+    assert salient_neurons(np.zeros((3, 7)), 1.0).tolist() == []
 
 
 def test_at_least_one_neuron_for_tiny_eta():
