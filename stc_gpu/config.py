@@ -52,6 +52,9 @@ class STCConfig:
     max_length: int | None = None
     max_iter: int = 30
     tol: float = 1e-4
+    #: Newton steps without a validation gain after which a fit stops (the paper treats the
+    #: number of iterations as a hyper-parameter chosen on validation); None: never
+    patience: int | None = 5
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
@@ -96,6 +99,8 @@ class STCConfig:
                 bad(name, f"must lie in (0, 0.5), got {getattr(self, name)}")
         if self.max_iter < 1:
             bad("max_iter", "must be at least 1")
+        if self.patience is not None and self.patience < 1:
+            bad("patience", f"must be at least 1 (or None), got {self.patience}")
         if not self.tol > 0:
             bad("tol", f"must be positive, got {self.tol}")
         if self.workers is not None and self.workers < 1:

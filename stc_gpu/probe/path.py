@@ -54,7 +54,8 @@ class PathResult(PathArrays):
     backend : the backend that ran; multiclass : "ovr" or "multinomial"; metric : the
         checkpoint metric.
     val_score (P, A) of the final iterate with an eval set, and best_val_score, best_iter,
-        best_objective (P, A), best_coef, best_intercept at the best checkpoint.
+        best_objective (P, A), best_coef, best_intercept at the best checkpoint, whose
+        validation predictions are ``classes[best_val_pred]`` (P, A, n_val).
     """
 
     classes: np.ndarray
@@ -174,6 +175,8 @@ def fit_path(
     tol: float = 1e-6,
     multiclass: str = DEFAULT_MULTICLASS,
     metric: str = "accuracy",
+    patience: int | None = None,
+    prefixes: Sequence[int] | None = None,
     progress: bool = False,
     on_fits=None,
 ) -> PathResult:
@@ -193,6 +196,11 @@ def fit_path(
     tol : relative Newton-decrement tolerance (torch) or the backend's own tolerance.
     multiclass : "ovr" (K binary problems, batched) or "multinomial" (softmax) for 3+ classes.
     metric : "accuracy" or "macro_f1", the validation score that ranks checkpoints.
+    patience : with ``eval_set`` (torch backend), stop an alpha of a problem once its validation
+        score has not risen for this many Newton steps (None: run to convergence or max_iter).
+    prefixes : P widths: with one (n, d) ``X``, problem p is ``X[:, :prefixes[p]]`` (nested
+        column prefixes, as the aggregation's L_temp). ``X`` is copied and standardised once,
+        not per problem, and the results are those of the list of the P prefixes.
     progress : show a tqdm bar over the alphas and log one line per alpha (torch backend).
     on_fits : optional callable(int), told after each strength how many (problem, alpha) fits
         finished (the torch backend reports every alpha, the others once at the end).
@@ -201,8 +209,8 @@ def fit_path(
         raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
     if metric not in CHECKPOINT_METRICS:
         raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
-    name = resolve_backend(backend, X, device,
-                           n_fits=_n_problems(X) * len(np.atleast_1d(alphas)))
+    n_problems = _n_problems(X) if prefixes is None else len(prefixes)
+    name = resolve_backend(backend, X, device, n_fits=n_problems * len(np.atleast_1d(alphas)))
     logger.info("fitting L1 logistic probes with the %s backend", name)
     device = torch.device(device) if device is not None else None
     if name == "cuml":
@@ -210,6 +218,12 @@ def fit_path(
     stacked, widths = _stack_problems(X, None)  # moved to the device chunk by chunk below
     if stacked.shape[1] == 0 or stacked.shape[2] == 0:
         raise ValueError(f"X has no rows or no features: shape {tuple(stacked.shape)}")
+    if prefixes is not None:
+        widths = np.asarray(prefixes, dtype=np.int64).reshape(-1)
+        if stacked.shape[0] != 1 or widths.size == 0 or widths.min() < 1 or (
+                widths.max() > stacked.shape[2]):
+            raise ValueError(f"prefixes need one (n, d) X and widths in 1..d, got X of shape "
+                             f"{tuple(stacked.shape)} and prefixes {list(widths)}")
     classes, y_index = encode_labels(y, stacked.shape[1])
     alphas_arr = np.asarray(alphas, dtype=np.float64).reshape(-1)
     if alphas_arr.size == 0 or not np.all(np.isfinite(alphas_arr)) or np.any(alphas_arr < 0):
@@ -244,18 +258,23 @@ def fit_path(
                 logger.info(line)
                 bar.update(1)
                 if on_fits is not None:
-                    on_fits(Zt.shape[0])
+                    on_fits(n_problems)
 
             raw = solve_path(
                 Zt, y_index, len(classes), alphas_arr, multiclass=multiclass, max_iter=max_iter,
-                tol=tol, eval_set=val, metric=metric,
+                tol=tol, eval_set=val, metric=metric, patience=patience, widths=prefixes,
                 progress=report if progress or on_fits is not None else None,
             )
     else:
+        if prefixes is not None:  # one fit per prefix: materialise the zero-padded problems
+            Zt = _zero_padded_prefixes(Zt, widths)
+            val = None if val is None else (_zero_padded_prefixes(val[0], widths), val[1])
         raw = _fit_each(name, Zt, y_index, len(classes), alphas_arr, max_iter, tol, val,
                         multiclass=multiclass, metric=metric)
         if on_fits is not None:
-            on_fits(Zt.shape[0] * len(alphas_arr))
+            on_fits(n_problems * len(alphas_arr))
+    if prefixes is not None and mean is not None:
+        mean, scale = (t.expand(n_problems, -1) for t in (mean, scale))
     return PathResult(
         **vars(raw), classes=classes, alphas=alphas_arr, n_features=widths,
         mean=None if mean is None else mean.cpu().numpy(),
@@ -264,6 +283,14 @@ def fit_path(
         params=dict(backend=backend, standardize=standardize, max_iter=max_iter, tol=tol,
                     device=None if device is None else str(device), multiclass=multiclass),
     )
+
+
+def _zero_padded_prefixes(Zt: torch.Tensor, widths: np.ndarray) -> torch.Tensor:
+    """(P, d, n) copies of a shared feature-major (1, d, n), rows past each width zeroed."""
+    out = Zt.expand(len(widths), -1, -1).clone()
+    for p, width in enumerate(widths):
+        out[p, int(width):] = 0
+    return out
 
 
 def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
@@ -287,6 +314,7 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
     )
     if val is not None:
         out.val_score = np.zeros((P, A))
+        out.best_val_pred = np.zeros((P, A, len(val[1])), dtype=np.int64)
     for p in range(P):
         X_host = np.ascontiguousarray(Zt[p].T.cpu().numpy(), dtype=np.float64)
         if name == "cuml":
@@ -306,6 +334,7 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
             if val is not None:
                 Mv = val[0][p].T.cpu().numpy().astype(np.float64) @ coef.T + intercept
                 pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
+                out.best_val_pred[p, a] = pred
                 out.val_score[p, a] = float(checkpoint_score(
                     torch.from_numpy(pred)[None], torch.from_numpy(val[1]), n_classes, metric)[0])
     if not out.converged.all():

@@ -56,7 +56,8 @@ class PathArrays:
 
     coef (P, A, K, d), intercept (P, A, K), objective (P, A), n_iter (P, A), converged (P, A) of
     the final iterates. With an eval set: val_score (P, A) of the final iterate and, at the best
-    checkpoint, best_val_score, best_iter, best_objective (P, A), best_coef, best_intercept.
+    checkpoint, best_val_score, best_iter, best_objective (P, A), best_coef, best_intercept and
+    best_val_pred (P, A, n_val), its predicted class indices of the validation rows.
     """
 
     coef: np.ndarray
@@ -70,6 +71,7 @@ class PathArrays:
     best_objective: np.ndarray | None = None
     best_coef: np.ndarray | None = None
     best_intercept: np.ndarray | None = None
+    best_val_pred: np.ndarray | None = None
 
 
 def n_outputs(n_classes: int) -> int:
@@ -130,6 +132,14 @@ class _Kernels:
             return torch.bmm(A, B)
         return torch.stack([A[p] @ B[p] for p in range(A.shape[0])])
 
+    def project(self, A: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+        """``A[p] @ Z[p]`` (P, K, y) for A (P, K, x) and Z (P, x, y), or Z (1, x, y) shared by
+        all P problems (then one matmul)."""
+        if Z.shape[0] == 1 and A.shape[0] != 1:
+            P, K, x = A.shape
+            return (A.reshape(P * K, x) @ Z[0]).view(P, K, Z.shape[2])
+        return self.bmm(A, Z)
+
     def direction(self, Zt, layer, idx, mask, live, w, g, v0, lam):
         """Direction ``delta (B, q)`` of the quadratic + L1 model and its margin change
         ``dM (B, n)``, zero for blocks that are not ``live``.
@@ -142,10 +152,10 @@ class _Kernels:
             delta, dM = coordinate_descent(Zt, layer, idx, mask.sum(1), live, w, g, v0, lam,
                                            self.max_sweeps)
             return delta.to(g.device), dM.to(g.device)
-        P, d, n = Zt.shape
+        S, d, n = Zt.shape
         Bn, m = idx.shape
         rows = (layer[:, None] * d + idx).reshape(-1)
-        Zw = Zt.reshape(P * d, n).index_select(0, rows).view(Bn, m, n)
+        Zw = Zt.reshape(S * d, n).index_select(0, rows).view(Bn, m, n)
         Zw.mul_(mask[..., None].to(Zw.dtype))
         wz = w.to(Zw.dtype)
         weighted = Zw * wz[:, None, :]
@@ -219,7 +229,9 @@ def solve_path(
     max_sweeps: int = 20,
     eval_set: tuple[torch.Tensor, np.ndarray] | None = None,
     metric: str = "accuracy",
+    patience: int | None = None,
     device_resident: bool | None = None,
+    widths=None,
     progress=None,
 ) -> PathArrays:
     """Solve the L1-logistic path for P layers at once.
@@ -227,7 +239,8 @@ def solve_path(
     Parameters
     ----------
     Zt : (P, d, n) float32/float64 tensor of standardised features, **feature-major** (the
-        transpose of the usual rows x features), on the solve device.
+        transpose of the usual rows x features), on the solve device; or (1, d, n) shared by
+        ``len(widths)`` problems.
     y_index : (n,) class indices shared by all layers.
     n_classes : number of classes (2 -> one sigmoid output, >= 3 -> K outputs).
     alphas : sequence of A strengths; solved in decreasing order, returned in the given order.
@@ -238,10 +251,17 @@ def solve_path(
     max_sweeps : coordinate-descent sweeps of one inner solve (host path).
     eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored after every
         Newton step with ``metric``; the best checkpoint per (layer, alpha) is kept.
+    patience : with an eval set, stop a layer's alpha (not converged) once its validation score
+        has not risen for this many Newton steps (early stopping; None: never).
     device_resident : force the device path (True) or the host path (False); default: CUDA.
+    widths : with a shared ``Zt`` (1, d, n): problem p uses its first ``widths[p]`` features
+        (nested prefixes, as the aggregation's L_temp; features are read once, not per problem).
     progress : optional callable(str) receiving one line per alpha.
     """
-    P, d, n = Zt.shape
+    S, d, n = Zt.shape
+    P = S if widths is None else len(widths)
+    if widths is not None and S != 1:
+        raise ValueError(f"widths needs one shared feature matrix, got {S}")
     device = Zt.device
     if metric not in CHECKPOINT_METRICS:
         raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
@@ -258,6 +278,12 @@ def solve_path(
         coef=np.zeros((P, A, K, d)), intercept=np.zeros((P, A, K)), objective=np.zeros((P, A)),
         n_iter=np.zeros((P, A), dtype=np.int64), converged=np.zeros((P, A), dtype=bool),
     )
+    outside = None  # (P, 1, d) features beyond a problem's width never enter its working set
+    if widths is not None:
+        limit = torch.as_tensor(np.asarray(widths), device=device)
+        outside = torch.arange(d, device=device)[None, None, :] >= limit[:, None, None]
+    source = torch.arange(S, device=device).expand(P) if widths is None else (
+        torch.zeros(P, dtype=torch.long, device=device))
     checkpoints = None
     if eval_set is not None:
         checkpoints = _Checkpoints(eval_set, n_classes, metric, kernels, state, P, A)
@@ -266,7 +292,7 @@ def solve_path(
     for a in np.argsort(-alphas, kind="stable"):
         alpha = float(alphas[a])
         loss, R, weights = losses.derivatives(state.M)
-        G = kernels.bmm(R.to(Zt.dtype), Zt.transpose(1, 2)).to(torch.float64)  # (P, K, d)
+        G = _gradient(kernels, R, Zt, outside)
         if alpha_prev is None:  # sequential strong rule from each block's lambda_max
             alpha_prev_t = torch.clamp(G.abs().amax(dim=2), min=alpha)
         else:
@@ -281,7 +307,7 @@ def solve_path(
         for step in range(max_iter):
             threshold = strong if step == 0 else torch.full_like(strong, alpha)
             live = ~done
-            step_out = _newton_step(state, Zt, G, R, weights, losses, kernels, alpha,
+            step_out = _newton_step(state, Zt, source, G, R, weights, losses, kernels, alpha,
                                     threshold, f_now, done, max_new, max_working_set)
             f_new, ok, decrement, complete = step_out
             f_now = torch.where(ok & live, f_new, f_now)
@@ -291,10 +317,12 @@ def solve_path(
             done = done | (complete & small) | ~ok  # ~ok: no step decreases f (stalled)
             loss, R, weights = losses.derivatives(state.M)
             if checkpoints is not None:
-                checkpoints.score(state, live.any(1), iters.amax(1), f_now.sum(1))
+                stale = checkpoints.score(state, live.any(1), iters.amax(1), f_now.sum(1))
+                if patience is not None:  # validation stopped improving: the layer is done
+                    done = done | (stale >= patience)[:, None]
             if bool(done.all()):
                 break
-            G = kernels.bmm(R.to(Zt.dtype), Zt.transpose(1, 2)).to(torch.float64)
+            G = _gradient(kernels, R, Zt, outside)
         out.coef[:, a] = state.W.cpu().numpy()
         out.intercept[:, a] = state.b.cpu().numpy()
         f_final = (loss + losses.to_units(alpha * state.W.abs().sum(2))).sum(1)
@@ -311,7 +339,14 @@ def solve_path(
     return out
 
 
-def _newton_step(state: _State, Zt, G, R, weights, losses: _Losses, kernels: _Kernels,
+def _gradient(kernels: _Kernels, R, Zt, outside) -> torch.Tensor:
+    """Loss gradient (P, K, d) float64 from R (P, K, n) and Zt (P or 1, d, n); zero outside
+    each problem's width."""
+    G = kernels.project(R.to(Zt.dtype), Zt.transpose(1, 2)).to(torch.float64)
+    return G if outside is None else G.masked_fill_(outside, 0.0)
+
+
+def _newton_step(state: _State, Zt, source, G, R, weights, losses: _Losses, kernels: _Kernels,
                  alpha: float, threshold, f_now, done, max_new: int, max_working_set: int):
     """One proximal-Newton step of every live unit, applied to ``state`` in place.
 
@@ -325,7 +360,7 @@ def _newton_step(state: _State, Zt, G, R, weights, losses: _Losses, kernels: _Ke
     idx, mask, complete = _select_working_set(W, G.reshape(Bn, d), threshold, max_new,
                                               max_working_set)
     m = idx.shape[1]
-    layer_of_block = torch.arange(P, device=idx.device).repeat_interleave(K)
+    layer_of_block = source.repeat_interleave(K)
     one = torch.ones((Bn, 1), dtype=torch.bool, device=idx.device)
     mask_aug = torch.cat([mask, one], 1).to(torch.float64)
     g = torch.cat([G.reshape(Bn, d).gather(1, idx), R.reshape(Bn, n).sum(1, keepdim=True)], 1)
@@ -386,34 +421,43 @@ class _Checkpoints:
                            best_iter=np.zeros((P, A), dtype=np.int64),
                            best_objective=np.zeros((P, A)),
                            best_coef=np.zeros((P, A) + tuple(state.W.shape[1:])),
-                           best_intercept=np.zeros((P, A, state.b.shape[1])))
+                           best_intercept=np.zeros((P, A, state.b.shape[1])),
+                           best_val_pred=np.zeros((P, A, Ztv.shape[2]), dtype=np.int64))
 
     def start(self, a: int) -> None:
         self.a = a
         self.best = None
 
-    def _score(self, state: _State) -> torch.Tensor:
-        Mv = self.kernels.bmm(state.W.to(self.Ztv.dtype), self.Ztv).to(torch.float64)
+    def _predict(self, state: _State) -> torch.Tensor:
+        """Predicted class indices (P, n_val) of the validation rows."""
+        Mv = self.kernels.project(state.W.to(self.Ztv.dtype), self.Ztv).to(torch.float64)
         Mv = Mv + state.b[:, :, None]  # (P, K, n_val)
-        pred = (Mv[:, 0] > 0).long() if Mv.shape[1] == 1 else Mv.argmax(dim=1)
-        return checkpoint_score(pred, self.yv, self.n_classes, self.metric)
+        return (Mv[:, 0] > 0).long() if Mv.shape[1] == 1 else Mv.argmax(dim=1)
 
-    def score(self, state: _State, live, step, objective) -> None:
-        """Keep each live layer's iterate when it scores at least as well as its best so far."""
-        value = self._score(state)
+    def score(self, state: _State, live, step, objective) -> torch.Tensor:
+        """Keep each live layer's iterate when it scores at least as well as its best so far.
+
+        Returns the Newton steps (P,) since each layer's score last rose strictly.
+        """
+        pred = self._predict(state)
+        value = checkpoint_score(pred, self.yv, self.n_classes, self.metric)
         if self.best is None:
             self.best = dict(score=value, W=state.W.clone(), b=state.b.clone(), step=step.clone(),
-                             objective=objective.clone())
-            return
+                             objective=objective.clone(), pred=pred)
+            self.rose_at = step.clone()
+            return step - self.rose_at
+        self.rose_at = torch.where(live & (value > self.best["score"]), step, self.rose_at)
         better = live & (value >= self.best["score"])
         for key, new in (("score", value), ("W", state.W), ("b", state.b), ("step", step),
-                         ("objective", objective)):
+                         ("objective", objective), ("pred", pred)):
             mask = better.view((-1,) + (1,) * (new.ndim - 1))
             self.best[key] = torch.where(mask, new, self.best[key])
+        return step - self.rose_at
 
     def finish(self, out: PathArrays, a: int, state: _State) -> None:
         arrays = self.arrays
-        arrays["val_score"][:, a] = self._score(state).cpu().numpy()
+        arrays["val_score"][:, a] = checkpoint_score(
+            self._predict(state), self.yv, self.n_classes, self.metric).cpu().numpy()
         best = self.best
         if best is None:  # max_iter = 0 cannot happen (validated); keep the final iterate
             raise RuntimeError("no checkpoint was scored")
@@ -422,6 +466,7 @@ class _Checkpoints:
         arrays["best_objective"][:, a] = best["objective"].cpu().numpy()
         arrays["best_coef"][:, a] = best["W"].cpu().numpy()
         arrays["best_intercept"][:, a] = best["b"].cpu().numpy()
+        arrays["best_val_pred"][:, a] = best["pred"].cpu().numpy()
         for key, value in arrays.items():
             setattr(out, key, value)
 

@@ -108,8 +108,8 @@ def better_candidate(cand: AggCandidate, best: AggCandidate | None, metric: str)
 def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: dict,
               rows: SplitRows, etas, Cs, *, metric: str = "accuracy", backend: str = "auto",
               device=None, max_iter: int = 30, tol: float = 1e-4,
-              multiclass: str = DEFAULT_MULTICLASS, max_batch_bytes: int = 1 << 30,
-              on_fits=None) -> AggSweep:
+              multiclass: str = DEFAULT_MULTICLASS, patience: int | None = None,
+              max_batch_bytes: int = 1 << 30, on_fits=None) -> AggSweep:
     """Aggregate salient neurons for every η and L_temp of one (kind or kinds, pool).
 
     Parameters
@@ -130,7 +130,8 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: 
         X_train, X_val, _ = read_layer(entry, site[0], pool, site[1], rows)
         cols[site] = (X_train[:, union[site]], X_val[:, union[site]])
     fit = dict(alphas=[alpha_from_sklearn_C(C, len(rows.train)) for C in Cs], backend=backend,
-               device=device, max_iter=max_iter, tol=tol, multiclass=multiclass, metric=metric)
+               device=device, max_iter=max_iter, tol=tol, multiclass=multiclass, metric=metric,
+               patience=patience)
     sweep = AggSweep()
     for e, eta in enumerate(etas):
         blocks, train_parts, val_parts, widths = [], [], [], []
@@ -159,20 +160,20 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
                   max_batch_bytes, on_fits):
     """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups.
 
-    The solver zero-pads the prefixes to a common width; zero columns keep zero weight. ``fit``
-    holds the alphas (one per C) and the solver options of :func:`stc_gpu.probe.fit_path`.
+    The prefixes share one copy of the columns (``fit_path(prefixes=...)``). ``fit`` holds the
+    alphas (one per C) and the solver options of :func:`stc_gpu.probe.fit_path`.
     """
     per_problem = 4 * X_train.shape[1] * (X_train.shape[0] + X_val.shape[0])
     group = max(1, int(max_batch_bytes // max(per_problem, 1)))
     for start in range(0, len(widths), group):
         chunk = widths[start:start + group]
-        result = fit_path([X_train[:, :w] for _, _, w in chunk], rows.y_train,
-                          eval_set=([X_val[:, :w] for _, _, w in chunk], rows.y_val),
-                          on_fits=on_fits, **fit)
+        top = chunk[-1][2]  # the widest prefix of the chunk
+        result = fit_path(X_train[:, :top], rows.y_train, eval_set=(X_val[:, :top], rows.y_val),
+                          prefixes=[w for _, _, w in chunk], on_fits=on_fits, **fit)
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(Cs):
                 est = result.estimator(p, a, best=True)
-                pred = est.predict(X_val[:, :width])
+                pred = result.classes[result.best_val_pred[p, a]]
                 cand = AggCandidate(name, pool, float(eta), int(L_temp), float(C),
                                     blocks[:n_blocks], est,
                                     score(rows.y_val, pred, "accuracy"),

@@ -81,7 +81,8 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
     layers = {k: list(entry.layers(k)) for k in kinds}
     pools = [p for p in config.pools if p in entry.pools]
     common = dict(metric=config.metric, backend=config.backend, device=device,
-                  max_iter=config.max_iter, tol=config.tol, multiclass=config.multiclass)
+                  max_iter=config.max_iter, tol=config.tol, multiclass=config.multiclass,
+                  patience=config.patience)
     timings = {}
 
     t0 = time.perf_counter()

@@ -54,7 +54,8 @@ def _select(scores: np.ndarray, Cs) -> int:
 def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
                     metric: str = "accuracy", backend: str = "auto", device=None,
                     max_iter: int = 30, tol: float = 1e-4, multiclass: str = DEFAULT_MULTICLASS,
-                    max_batch_bytes: int = 1 << 30, on_fits=None) -> ProbeSweep:
+                    patience: int | None = None, max_batch_bytes: int = 1 << 30,
+                    on_fits=None) -> ProbeSweep:
     """Fit probes for ``layers`` of (kind, pool) over the ``Cs`` grid (scikit-learn units).
 
     Parameters
@@ -78,13 +79,14 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
         X_val = np.stack([s[1] for s in slabs])
         result = fit_path(X_train, rows.y_train, alphas, backend=backend, device=device,
                           eval_set=(X_val, rows.y_val), max_iter=max_iter, tol=tol,
-                          multiclass=multiclass, metric=metric, on_fits=on_fits)
+                          multiclass=multiclass, metric=metric, patience=patience,
+                          on_fits=on_fits)
         for p, layer in enumerate(chunk):
             scores = np.empty(len(Cs))
             estimators = []
             for a, C in enumerate(Cs):
                 est = result.estimator(p, a, best=True)
-                pred = est.predict(X_val[p])
+                pred = result.classes[result.best_val_pred[p, a]]
                 scores[a] = score(rows.y_val, pred, metric)
                 estimators.append(est)
                 coef = np.atleast_2d(est.coef_)

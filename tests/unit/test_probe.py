@@ -217,6 +217,26 @@ def test_list_of_problems_with_different_widths(synthetic):
         L1LogisticRegression(0.02).fit(X[:, :10], y).objective_, rel=REL_TOL)
 
 
+@pytest.mark.parametrize("backend", ["torch", "sklearn"])
+def test_shared_prefixes_match_the_list_of_prefixes(synthetic, backend):
+    X, y = synthetic
+    train, val = slice(0, 200), slice(200, None)
+    widths = [3, 12, 40]
+    kw = dict(backend=backend, tol=1e-8, max_iter=100 if backend == "torch" else 1000)
+    shared = fit_path(X[train], y[train], [0.05, 0.01], prefixes=widths,
+                      eval_set=(X[val], y[val]), **kw)
+    listed = fit_path([X[train, :w] for w in widths], y[train], [0.05, 0.01],
+                      eval_set=([X[val, :w] for w in widths], y[val]), **kw)
+    assert list(shared.n_features) == widths
+    np.testing.assert_allclose(shared.objective, listed.objective, rtol=1e-6)
+    np.testing.assert_allclose(shared.coef, listed.coef, atol=1e-5)
+    np.testing.assert_array_equal(shared.best_val_pred, listed.best_val_pred)
+    narrow = shared.estimator(0, 1, best=True)
+    assert narrow.coef_.shape == (1, 3) and narrow.mean_.shape == (3,)
+    with pytest.raises(ValueError, match="prefixes"):
+        fit_path(X, y, [0.01], prefixes=[0, 5])
+
+
 def test_eval_set_keeps_best_checkpoint(synthetic):
     X, y = synthetic
     train, val = slice(0, 200), slice(200, None)
@@ -256,6 +276,7 @@ def test_checkpoints_are_honest(synthetic, metric):
         for a, alpha in enumerate(alphas):
             best = result.estimator(0, a, best=True)
             pred = best.predict(X[val])
+            assert np.array_equal(result.classes[result.best_val_pred[0, a]], pred)
             expected = (accuracy_score(labels[val], pred) if metric == "accuracy"
                         else f1_score(labels[val], pred, average="macro"))
             assert result.best_val_score[0, a] == pytest.approx(expected)
