@@ -63,7 +63,8 @@ class LocalExecutor:
             for job, n_fits in zip(jobs, fits):
                 target = bar.n + n_fits
                 results.append(fn(**job, on_fits=bar.update))
-                bar.update(max(0, target - bar.n))  # fits a task skipped still count as done
+                if bar.n < target:  # fits a task skipped (no features) still count as done
+                    bar.update(target - bar.n)
         return results
 
 
