@@ -476,6 +476,10 @@ def _plain(value):
 
 
 def main(argv=None):
+    import sys
+
+    if __package__ in (None, ""):  # run as a script: python benchmarks/bench_probe.py
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from benchmarks import check_result, markdown_table
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
