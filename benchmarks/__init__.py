@@ -81,18 +81,22 @@ def machine_info() -> dict:
             if cuda else []}
 
 
-def bench_main(run: Callable[[bool, str], dict], description: str,
-               argv: list[str] | None = None) -> dict:
+def bench_main(run: Callable[..., dict], description: str,
+               argv: list[str] | None = None, *, options: dict | None = None) -> dict:
     """The command line every benchmark shares: ``--quick --device --json PATH``.
 
     Runs ``run(quick, device)``, prints its rows (Markdown) and notes, writes the result to ``--json``.
+    ``options`` adds a benchmark's own flags, ``{"--flag": add_argument keyword arguments}``; their
+    values go to ``run`` as keyword arguments (named by their ``dest``).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes on 2 CPU cores)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--json", type=Path, help="write the result here as JSON")
+    extra = [parser.add_argument(flag, **kwargs).dest for flag, kwargs in (options or {}).items()]
     args = parser.parse_args(argv)
-    result = check_result(run(args.quick, args.device))
+    result = check_result(run(args.quick, args.device,
+                              **{dest: getattr(args, dest) for dest in extra}))
     print(f"{result['title']}\n\n{markdown_table(result['rows'])}\n")
     for note in result["notes"]:
         print(f"- {note}")

@@ -10,6 +10,16 @@
 # benchmarks run), <bench>.json and <bench>.log, results.json, report.md, and
 # finetune_minilm.json (the fine-tuning baseline alone, off by default: bench_training_cost times it
 # against STC on the same split; FINETUNE_S=60 turns it on).
+#
+# Notes per benchmark:
+#   bench_fit_stage  the fit stage of `stc-gpu run` against its extraction (demo 3,000 RT snippets;
+#                    20 Newsgroups 5,000 posts; a random GPT-2-small row on CUDA only), the same
+#                    targets as on CPU: (probes + aggregation) / extraction <= 0.5 demo, <= 1.0
+#                    20NG. 20 Newsgroups is not in the package: it reads $STC_BENCH_NEWSGROUPS,
+#                    else ../shared/data/20newsgroups.csv.gz, and skips the row (with a note) when
+#                    neither exists, e.g. STC_BENCH_NEWSGROUPS=$PWD/20newsgroups.csv.gz.
+#   bench_probe      full sizes time the scikit-learn references on the CPU, one fit at a time
+#                    (minutes): give it a larger PER_BENCH_S, or pass --quick.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 

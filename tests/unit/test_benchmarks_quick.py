@@ -6,8 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmarks import bench_layers, bench_scaleout_probe, bench_training_cost, check_result
-from tests.pipeline_data import planted_corpus, save_tiny_model
+from benchmarks import (bench_fit_stage, bench_layers, bench_probe, bench_scaleout_probe,
+                        bench_training_cost, check_result)
+from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
 
 TINY_GRIDS = dict(pools=["mean"], C_grid=[1.0, 10.0], eta_grid=[0.5])
 
@@ -87,3 +88,123 @@ def test_same_search_sees_a_changed_score_or_probe_weights():
         base, dataclasses.replace(base, agg_rows=[{"L_temp": 1, "val_acc": 0.81}]))
     assert not bench_scaleout_probe.same_search(
         base, dataclasses.replace(base, coefs={("ffn", "mean", 1): np.zeros(3)}))
+
+
+# -- bench_probe: the fit engine's problem sets ------------------------------------------------
+def _finite_rows(rows):
+    for row in rows:
+        assert np.isfinite(row["torch_s"]) and row["torch_s"] > 0
+        for key in ("ratio", "gap_max", "gap_min", "ref_s"):
+            assert isinstance(row[key], float) and np.isfinite(row[key]), (key, row)
+    return rows
+
+
+def test_probe_synthetic_sets_report_ratios_and_gaps():
+    problems = [bench_probe.synthetic_problem("synthetic binary", 2, 12, 160),
+                bench_probe.synthetic_problem("synthetic K=3", 2, 8, 150, n_classes=3)]
+    result, records = bench_probe.benchmark(True, "cpu", problems=problems, sklearn_layers=1,
+                                            saga_layers=1, saga_max_iter=50)
+    rows = _finite_rows(check_result(result)["rows"])
+    binary = [r for r in rows if r["problem"] == "synthetic binary"]
+    assert {(r["torch"].split()[0], r["reference"]) for r in binary} == {
+        ("pipeline", "liblinear"), ("pipeline", "saga"), ("converged", "liblinear"),
+        ("converged", "saga")}
+    assert all(r["ref_layers"] == "1 of 2 (extrapolated)" for r in rows)
+    multi = [r for r in rows if r["problem"] == "synthetic K=3"]
+    assert multi and all(r["K"] == 3 and r["reference"] == "saga" for r in multi)
+    # the converged torch fits reach sklearn's objective (gap: ours minus sklearn's)
+    assert all(r["gap_max"] < 1e-3 for r in rows if r["torch"].startswith("converged"))
+    assert records[0]["results"][0]["objective"].shape == (2, 5)
+
+
+def test_probe_multiclass_ovr_when_fit_path_takes_it(monkeypatch):
+    real = bench_probe.fit_path
+
+    def fit_path(X, y, alphas, *, multiclass="multinomial", eval_set=None, **kwargs):
+        if multiclass == "multinomial":
+            return real(X, y, alphas, eval_set=eval_set, **kwargs)
+        parts = [real(X, (y == k).astype(np.int64), alphas, **kwargs,
+                      eval_set=None if eval_set is None else
+                      (eval_set[0], (eval_set[1] == k).astype(np.int64)))
+                 for k in range(int(y.max()) + 1)]
+        out = parts[0]
+        out.coef = np.concatenate([p.coef for p in parts], axis=2)
+        out.intercept = np.concatenate([p.intercept for p in parts], axis=2)
+        return out
+
+    monkeypatch.setattr(bench_probe, "fit_path", fit_path)
+    assert bench_probe.supports_multiclass()
+    problem = bench_probe.synthetic_problem("synthetic K=3", 1, 8, 150, n_classes=3)
+    rows = _finite_rows(bench_probe.compare(problem, "cpu", sklearn_layers=1, saga_layers=1,
+                                            saga_max_iter=50)["rows"])
+    assert {(r["mode"], r["reference"]) for r in rows} == {
+        ("multinomial", "saga"), ("ovr", "liblinear (per class)")}
+    assert all(abs(r["gap_max"]) < 1e-3 for r in rows if r["mode"] == "ovr")
+
+
+def test_probe_demo_store_rows(tmp_path):
+    from stc_gpu.config import STCConfig
+    from stc_gpu.data.readers import read_column
+    from stc_gpu.stc import pipeline
+
+    texts = [str(t) for t in read_column(pipeline.demo_data_path(), "text")[:40]]
+    model = str(save_tiny_model(tmp_path / "model", texts=texts))
+    store = tmp_path / "store"
+    assert bench_probe.find_demo_entry((str(store),), 40, model) is None
+    pipeline.extract(STCConfig(model=model, max_texts=40, store=str(store), pools=["mean"]),
+                     show_progress=False)
+    entry = bench_probe.find_demo_entry((str(store),), 40, model)
+    assert entry is not None and entry.n_rows == 40
+    assert bench_probe.find_demo_entry((str(store),), 41, model) is None
+    problems = bench_probe.demo_problems(entry, ["hidden/mean", "ffn/mean"])
+    assert [p.name for p in problems] == ["demo hidden/mean", "demo ffn/mean"]
+    hidden = problems[0]
+    assert hidden.X.shape[0] == 4  # 4 hidden sites: the embeddings and 3 blocks
+    assert hidden.X.shape[1] + hidden.X_val.shape[1] < 40  # the pipeline's train and val rows
+    result, _ = bench_probe.benchmark(True, "cpu", problems=problems[:1], saga_max_iter=50)
+    rows = _finite_rows(check_result(result)["rows"])
+    assert {r["alphas"] for r in rows} == {"C 0.1,0.2,1,10,100"}
+
+
+# -- bench_fit_stage -----------------------------------------------------------------------------
+def test_fit_stage_rows_and_ratios(tiny, tmp_path):
+    model, (texts, labels) = tiny
+    demo = write_corpus(tmp_path / "demo.csv", texts[:50], labels[:50])
+    # binary stand-in for 20 Newsgroups: multiclass fits cost ~20 s even at this size (solver)
+    many = write_corpus(tmp_path / "many.csv", *planted_corpus(60, seed=1))
+    result = check_result(bench_fit_stage.run(
+        True, "cpu", model=model, demo_data=str(demo), newsgroups=many,
+        sizes=dict(demo=50, newsgroups=60), grids=TINY_GRIDS,
+        gpt2=dict(n_layer=2, d_model=32, n_head=4, vocab_size=512, max_positions=64),
+        row_timeout=0))
+    rows = result["rows"]
+    assert [(r["dataset"], r["classes"]) for r in rows] == [
+        ("RT snippets (demo)", 2), ("20 Newsgroups", 2), ("RT snippets (demo)", 2)]
+    assert rows[2]["model"].startswith("random GPT-2")
+    for row in rows:
+        assert row["status"] == "ok"
+        assert row["extraction_s"] > 0 and np.isfinite(row["ratio"]) and row["ratio"] > 0
+        assert row["fits_s"] == pytest.approx(row["probes_s"] + row["aggregation_s"], abs=0.011)
+        assert row["fits_s"] <= row["fit_s"] + 0.01
+        assert row["meets_target"] == ("yes" if row["ratio"] <= row["target"] else "no")
+        assert 0 <= row["test_acc"] <= 1 and 0 <= row["test_f1"] <= 1
+    assert [r["target"] for r in rows] == [0.5, 1.0, 0.5]
+
+
+def test_fit_stage_skips_a_missing_newsgroups_file(tiny, tmp_path):
+    model, (texts, labels) = tiny
+    demo = write_corpus(tmp_path / "demo.csv", texts[:40], labels[:40])
+    result = check_result(bench_fit_stage.run(
+        True, "cpu", model=model, demo_data=str(demo), newsgroups=tmp_path / "absent.csv.gz",
+        sizes=dict(demo=40), grids=TINY_GRIDS, gpt2=False, row_timeout=0))
+    assert [r["dataset"] for r in result["rows"]] == ["RT snippets (demo)"]
+    assert any("20 Newsgroups skipped" in note for note in result["notes"])
+
+
+def test_fit_stage_run_stopped_at_its_time_limit(tiny, tmp_path):
+    model, _ = tiny
+    row = bench_fit_stage.time_run_limited(
+        "RT snippets (demo)", timeout_s=0.01, model=model, data=None, n_texts=40, target=0.5,
+        device="cpu", grids=TINY_GRIDS, tmp=tmp_path)
+    assert row["status"] == "stopped at 0.01 s (extraction)" and row["meets_target"] == "unknown"
+    assert row["wall_s"] < 10
