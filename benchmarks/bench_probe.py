@@ -43,15 +43,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from stc_gpu.config import PAPER_C_GRID, STCConfig
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path, l1_objective
 from stc_gpu.probe.cuml_backend import cuml_available
 from stc_gpu.probe.standardize import fit_scaler
 
 DEFAULT_FRACTIONS = (0.5, 0.3, 0.2, 0.1, 0.05)
-#: The paper's C grid (scikit-learn units), as the pipeline uses it.
-PAPER_C_GRID = (0.1, 0.2, 1.0, 10.0, 100.0)
-#: (label, max_iter, tol, score the validation rows): the pipeline's settings and converged ones.
-SETTINGS = (("pipeline", 30, 1e-4, True), ("converged", 100, 1e-6, False))
+_PIPELINE = STCConfig()
+#: (label, max_iter, tol, score the validation rows, patience): the pipeline's settings (its
+#: defaults, with validation early stopping) and converged ones.
+SETTINGS = (("pipeline", _PIPELINE.max_iter, _PIPELINE.tol, True, _PIPELINE.patience),
+            ("converged", 100, 1e-6, False, None))
 SETS = ("binary", "multiclass", "demo")
 #: Where a ready demo store may be (read only) and where one is built when none is found.
 DEMO_STORES = ("/tmp/demo_store", "/tmp/bench_store")
@@ -290,7 +292,7 @@ def run_sklearn(solver, X, y, alphas, layers, mean, scale, max_iter, tol, ovr=Fa
 
 
 def run_ours(backend, X, y, alphas, device, mean, scale, *, max_iter=100, tol=1e-6,
-             eval_set=None, multiclass=None):
+             eval_set=None, multiclass=None, patience=None):
     """One batched path over all layers: seconds, objectives / nnz (layers, A), the result.
 
     Objectives are those of the final iterate (``result.coef``), re-evaluated in float64.
@@ -308,7 +310,8 @@ def run_ours(backend, X, y, alphas, device, mean, scale, *, max_iter=100, tol=1e
     extra = {"multiclass": multiclass} if multiclass is not None else {}
     start = time.perf_counter()
     result = fit_path(data, y, alphas, backend=backend, device=device, max_iter=max_iter,
-                      tol=tol, eval_set=eval_set, **extra)
+                      tol=tol, eval_set=eval_set, patience=patience if eval_set else None,
+                      **extra)
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -318,6 +321,11 @@ def run_ours(backend, X, y, alphas, device, mean, scale, *, max_iter=100, tol=1e
                             ovr=multiclass == "ovr")
     nnz = (result.coef != 0).sum(axis=(2, 3))
     return seconds, objective, nnz, result
+
+
+def _settings_label(label: str, max_iter: int, tol: float, patience: int | None) -> str:
+    extra = f", patience {patience}" if patience else ""
+    return f"{label} ({max_iter}, {tol:g}{extra})"
 
 
 def compare(problem: Problem, device: str, *, sklearn_layers: int = 2, saga_layers: int = 1,
@@ -332,14 +340,16 @@ def compare(problem: Problem, device: str, *, sklearn_layers: int = 2, saga_laye
         modes = ["multinomial", "ovr"]
     methods = []
     for mode in modes:
-        for label, max_iter, tol, scored in SETTINGS:
+        for label, max_iter, tol, scored, patience in SETTINGS:
             seconds, objective, nnz, result = run_ours(
                 "torch", X, y, alphas, device, mean, scale, max_iter=max_iter, tol=tol,
-                eval_set=(problem.X_val, problem.y_val) if scored else None, multiclass=mode)
+                eval_set=(problem.X_val, problem.y_val) if scored else None, multiclass=mode,
+                patience=patience)
             methods.append(dict(
                 method=f"torch ({device}, batched)", mode=mode or ("multinomial" if K > 2
                                                                    else "binary"),
-                settings=f"{label} ({max_iter}, {tol:g})", layers_timed=P, seconds_all=seconds,
+                settings=_settings_label(label, max_iter, tol, patience if scored else None),
+                layers_timed=P, seconds_all=seconds,
                 objective=objective, nnz=nnz, newton_steps=result.n_iter.tolist(),
                 converged=float(np.mean(result.converged)), torch=True))
     use_cuml = device.startswith("cuda") and cuml_available() if with_cuml is None else with_cuml
