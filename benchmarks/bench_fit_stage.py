@@ -196,8 +196,8 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL,
         else:
             notes.append("random GPT-2-small row skipped: it runs on CUDA only")
     notes += [
-        f"model {model}, device {device}, probe backend auto (torch on CPU; cuML where usable "
-        "on GPU); each run extracts into a fresh store",
+        f"model {model}, device {device}, probe backend auto (our batched solver on the "
+        "fit device); each run extracts into a fresh store",
         "extraction_s: model loading and the forward pass over every text; fits_s = probes_s + "
         "aggregation_s; ratio = fits_s / extraction_s against target; fit_s: the task's whole "
         "fit (search, test scoring, Embedding baseline), report and plots excluded",

@@ -208,3 +208,20 @@ def test_fit_stage_run_stopped_at_its_time_limit(tiny, tmp_path):
         device="cpu", grids=TINY_GRIDS, tmp=tmp_path)
     assert row["status"] == "stopped at 0.01 s (extraction)" and row["meets_target"] == "unknown"
     assert row["wall_s"] < 10
+
+
+def test_multiclass_bench_compares_both_modes(tmp_path):
+    from benchmarks import bench_multiclass
+
+    texts, labels = planted_corpus(90, n_classes=3)
+    data = write_corpus(tmp_path / "three.csv", texts, labels)
+    model = str(save_tiny_model(tmp_path / "model", texts=texts))
+    result = bench_multiclass.run(True, "cpu", newsgroups=data, store=str(tmp_path / "store"),
+                                  model=model, n_texts=90)
+    assert [r["multiclass"] for r in result["rows"]] == ["ovr", "multinomial"]
+    for row in result["rows"]:
+        assert row["classes"] == 3 and row["fit_s"] > 0
+        assert 0 <= row["val_f1"] <= 1 and 0 <= row["test_acc"] <= 1
+    assert any("faster" in note for note in result["notes"])
+    skipped = bench_multiclass.run(True, "cpu", newsgroups=tmp_path / "absent.csv")
+    assert skipped["rows"] == [] and "skipped" in skipped["notes"][0]
