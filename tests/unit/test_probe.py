@@ -23,15 +23,10 @@ from stc_gpu.probe import (
     sklearn_C_from_alpha,
 )
 from stc_gpu.probe.sklearn_backend import INTERCEPT_SCALING, _l1_kwargs
+from tests.probe_data import standardize, synthetic_binary
 
 REL_TOL = 1e-4
 DEMO_RT = Path(__file__).parents[2] / "stc_gpu" / "demo" / "rt_snippets.csv.gz"
-
-
-def _standardize(X):
-    X = np.asarray(X, dtype=np.float64)
-    std = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def reference_objective(Xs, y_index, alpha, multiclass="multinomial"):
@@ -77,16 +72,7 @@ def jaccard(a, b):
 @pytest.fixture(scope="module")
 def synthetic():
     """Correlated features, a few huge-variance and offset ones, sparse truth: X (300, 40)."""
-    rng = np.random.default_rng(0)
-    n, d = 300, 40
-    base = rng.standard_normal((n, 8))
-    X = base @ rng.standard_normal((8, d)) + 0.5 * rng.standard_normal((n, d))
-    X[:, :3] *= 300.0
-    X[:, 3] += 1e3
-    w = np.zeros(d)
-    w[[0, 5, 9, 17]] = [0.004, 1.0, -0.8, 0.6]
-    y = (X @ w + rng.standard_normal(n) > 0).astype(int)
-    return X, y
+    return synthetic_binary()
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +108,7 @@ def test_converters_round_trip_and_match_sklearn_objective(synthetic):
     assert cuml_C_from_alpha(2e-3, n) == pytest.approx(sklearn_C_from_alpha(2e-3, n))
     assert cuml_C_from_alpha(2e-3, n, penalty_normalized=False) == pytest.approx(500.0)
     # sklearn's objective C * sum(loss) + ||w||_1 equals C n times ours at the same point
-    Xs = _standardize(X)
+    Xs = standardize(X)
     rng = np.random.default_rng(0)
     coef, intercept, alpha = rng.standard_normal((1, X.shape[1])), np.array([0.3]), 5e-3
     C = sklearn_C_from_alpha(alpha, n)
@@ -141,7 +127,7 @@ def test_converters_round_trip_and_match_sklearn_objective(synthetic):
 def test_backend_reaches_reference_objective_and_eta_sets(backend, data, request):
     X, labels = request.getfixturevalue(data)
     y = np.unique(labels, return_inverse=True)[1]
-    Xs = _standardize(X)
+    Xs = standardize(X)
     alphas = [0.05, 0.02, 0.008]
     result = fit_path(X, y, alphas, backend=backend, tol=1e-8,
                       max_iter=100 if backend == "torch" else 1000)
@@ -163,7 +149,7 @@ def test_multiclass_reaches_reference(backend, multiclass):
     rng = np.random.default_rng(3)
     X = rng.standard_normal((240, 20))
     y = np.array(["a", "b", "c"])[np.argmax(X[:, :3] * 2 + rng.standard_normal((240, 3)), 1)]
-    Xs, y_index = _standardize(X), np.unique(y, return_inverse=True)[1]
+    Xs, y_index = standardize(X), np.unique(y, return_inverse=True)[1]
     alpha = 0.02
     model = L1LogisticRegression(alpha, backend=backend, tol=1e-8 if backend == "torch" else 1e-10,
                                  max_iter=100 if backend == "torch" else 100_000,
@@ -272,7 +258,7 @@ def test_checkpoints_are_honest(synthetic, metric):
         assert np.all(result.best_iter >= 1)  # a step of this alpha, not the warm start
         assert np.all(result.best_iter <= result.n_iter)
         assert np.all(result.best_val_score >= result.val_score)
-        Xs = _standardize(X[train])
+        Xs = standardize(X[train])
         for a, alpha in enumerate(alphas):
             best = result.estimator(0, a, best=True)
             pred = best.predict(X[val])
@@ -325,7 +311,7 @@ def test_predict_applies_saved_scaler_and_standardize_switch(synthetic):
     coef, intercept = model.coef_original_space()
     np.testing.assert_allclose(model.decision_function(X), X @ coef[0] + intercept[0], rtol=1e-6,
                                atol=1e-8)
-    raw = L1LogisticRegression(0.01, standardize=False).fit(_standardize(X), y)
+    raw = L1LogisticRegression(0.01, standardize=False).fit(standardize(X), y)
     assert raw.mean_ is None
     assert raw.objective_ == pytest.approx(model.objective_, rel=REL_TOL)
 

@@ -17,26 +17,10 @@ from stc_gpu.probe import alpha_from_sklearn_C, fit_path, l1_objective, sklearn_
 from stc_gpu.probe import sklearn_backend
 from stc_gpu.probe.path import _fit_each
 from stc_gpu.probe.sklearn_backend import INTERCEPT_SCALING, _l1_kwargs
+from tests.probe_data import standardize, synthetic_binary
 
 DEMO_RT = Path(__file__).parents[2] / "stc_gpu" / "demo" / "rt_snippets.csv.gz"
 DEFAULTS = STCConfig()  # the pipeline's max_iter (Newton steps) and tol
-
-
-def _standardize(X):
-    X = np.asarray(X, dtype=np.float64)
-    std = X.std(axis=0)
-    return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-
-
-def _binary(n=300, d=40, seed=0):
-    rng = np.random.default_rng(seed)
-    base = rng.standard_normal((n, 8))
-    X = base @ rng.standard_normal((8, d)) + 0.5 * rng.standard_normal((n, d))
-    X[:, :3] *= 300.0
-    X[:, 3] += 1e3
-    w = np.zeros(d)
-    w[[0, 5, 9, 17]] = [0.004, 1.0, -0.8, 0.6]
-    return X, (X @ w + rng.standard_normal(n) > 0).astype(int)
 
 
 def _multiclass(n=300, d=30, seed=3):
@@ -96,10 +80,10 @@ def test_pipeline_defaults_converge_without_warnings(data):
     assert result.n_iter.max() > DEFAULTS.max_iter
 
 
-@pytest.mark.parametrize("data", [_binary, _multiclass], ids=["liblinear", "saga"])
+@pytest.mark.parametrize("data", [synthetic_binary, _multiclass], ids=["liblinear", "saga"])
 def test_objectives_match_a_tightly_converged_reference(data):
     X, y = data()
-    Xs, alphas = _standardize(X), _paper_alphas(len(y))
+    Xs, alphas = standardize(X), _paper_alphas(len(y))
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         tight = fit_path(X, y, alphas, backend="sklearn", max_iter=DEFAULTS.max_iter, tol=1e-8,
@@ -118,7 +102,7 @@ def test_objectives_match_a_tightly_converged_reference(data):
 
 def test_out_of_budget_is_reported_not_swallowed(caplog):
     X, y = _multiclass()
-    Xs = _standardize(X)
+    Xs = standardize(X)
     alpha = alpha_from_sklearn_C(10.0, len(y))
     with pytest.warns(ConvergenceWarning):
         *_, n_iter, converged = sklearn_backend.fit_one(Xs, y, 3, alpha, max_iter=3, tol=1e-4)
