@@ -10,8 +10,8 @@ coordinates have ``g = lam = v0 = 0`` and come back with ``Δ = 0``.
 * :func:`coordinate_descent` (host): cyclic coordinate descent, compiled with numba and run in
   parallel threads over the problems, that never forms the Hessian: it keeps the margins' change
   ``Z_wsᵀ Δ`` up to date, so a coordinate costs O(n) (skglm's and liblinear's design). It is
-  exact per coordinate and needs few sweeps: the fastest choice on the CPU, where the tensors
-  already live in host memory (no copies).
+  exact per coordinate and needs few sweeps (the solver allows 20): the fastest choice on the
+  CPU, where the tensors already live in host memory (no copies).
 * :func:`proximal_gradient` (any device): accelerated proximal gradient (FISTA with adaptive
   restart) on the quadratic model, with the step from a power iteration. Every iteration is a few
   batched tensor operations over all problems, so the number of operations does not depend on the
@@ -99,7 +99,7 @@ def _cd_kernel(blocks, Zt, layer, idx, sizes, live, w, g, v0, lam, max_sweeps, r
 
 def coordinate_descent(Zt: torch.Tensor, layer: torch.Tensor, idx: torch.Tensor,
                        sizes: torch.Tensor, live: torch.Tensor, w: torch.Tensor, g: torch.Tensor,
-                       v0: torch.Tensor, lam: torch.Tensor, max_sweeps: int = 50):
+                       v0: torch.Tensor, lam: torch.Tensor, max_sweeps: int):
     """Direction of B blocks by compiled coordinate descent that never forms the Hessian.
 
     Parameters
@@ -107,7 +107,7 @@ def coordinate_descent(Zt: torch.Tensor, layer: torch.Tensor, idx: torch.Tensor,
     Zt : (P, d, n) host features, feature-major; block b reads layer ``layer[b]``.
     idx (B, m) working-set features, of which the first ``sizes[b]`` are real; live (B,) bool:
         blocks with ``False`` get a zero direction; w (B, n) Newton weights; g, v0, lam (B, m+1)
-        with the intercept last.
+        with the intercept last; max_sweeps: sweeps over the working set at most.
 
     Returns
     -------
