@@ -58,6 +58,7 @@ def fit_one(
         tol=tol,
         max_iter=max_iter,
         intercept_scaling=INTERCEPT_SCALING,
+        random_state=0,  # liblinear and saga shuffle their coordinates: reproducible fits
         **_l1_kwargs(),
     )
     model.fit(X, y_index)
