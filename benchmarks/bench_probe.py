@@ -251,8 +251,8 @@ def _objectives(Z_of, y, coef, intercept, alphas, layers, ovr=False):
                 objective[layer, a] = sum(
                     l1_objective(Z, (y == k).astype(np.int64), W[k:k + 1], b[k:k + 1], alpha)
                     for k in range(W.shape[0]))
-            else:
-                objective[layer, a] = l1_objective(Z, y, W, b, alpha)
+            else:  # binary, or one softmax
+                objective[layer, a] = l1_objective(Z, y, W, b, alpha, multiclass="multinomial")
     return objective
 
 
@@ -286,7 +286,7 @@ def run_sklearn(solver, X, y, alphas, layers, mean, scale, max_iter, tol, ovr=Fa
                     model.fit(Z, target)
                 seconds += time.perf_counter() - start
                 objective[layer, a] += l1_objective(Z, target, model.coef_, model.intercept_,
-                                                    alpha)
+                                                    alpha, multiclass="multinomial")
                 nnz[layer, a] += int((model.coef_ != 0).sum())
     return seconds / max(layers, 1), objective, nnz
 
