@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stc_gpu.metrics import METRICS
 from stc_gpu.models.loading import DEFAULT_MODEL
 from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
 
@@ -20,7 +21,6 @@ PAPER_C_GRID = (0.1, 0.2, 1.0, 10.0, 100.0)
 PAPER_ETA_GRID = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8)
 KINDS = ("hidden", "ffn")
 POOLS = ("mean", "max", "single")
-METRICS = ("accuracy", "macro_f1")
 
 
 @dataclass

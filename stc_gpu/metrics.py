@@ -64,6 +64,8 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float | np.nda
 
 
 _METRICS = {"accuracy": accuracy, "macro_f1": macro_f1}
+#: The names of the selection metrics.
+METRICS = tuple(_METRICS)
 _METRIC_KEYS = {"accuracy": "acc", "acc": "acc", "macro_f1": "f1", "macro-f1": "f1", "f1": "f1"}
 
 

@@ -32,8 +32,9 @@ from stc_gpu.probe.standardize import (
     standardize_feature_major_,
     working_dtype,
 )
-from stc_gpu.probe.torch_solver import (CHECKPOINT_METRICS, PathArrays, checkpoint_score,
-                                        n_outputs, solve_path)
+from stc_gpu.metrics import METRICS
+from stc_gpu.probe.torch_solver import (PathArrays, checkpoint_score, n_outputs, solve_path,
+                                        validate_alphas)
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +208,8 @@ def fit_path(
     """
     if multiclass not in MULTICLASS_MODES:
         raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
-    if metric not in CHECKPOINT_METRICS:
-        raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     n_problems = _n_problems(X) if prefixes is None else len(prefixes)
     name = resolve_backend(backend, X, device, n_fits=n_problems * len(np.atleast_1d(alphas)))
     logger.info("fitting L1 logistic probes with the %s backend", name)
@@ -225,9 +226,7 @@ def fit_path(
             raise ValueError(f"prefixes need one (n, d) X and widths in 1..d, got X of shape "
                              f"{tuple(stacked.shape)} and prefixes {list(widths)}")
     classes, y_index = encode_labels(y, stacked.shape[1])
-    alphas_arr = np.asarray(alphas, dtype=np.float64).reshape(-1)
-    if alphas_arr.size == 0 or not np.all(np.isfinite(alphas_arr)) or np.any(alphas_arr < 0):
-        raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
+    alphas_arr = validate_alphas(alphas)
     solve_device = stacked.device if device is None else device
     Zt = feature_major_copy(stacked, working_dtype(stacked.dtype), solve_device)
     del stacked

@@ -43,9 +43,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stc_gpu.metrics import METRICS
 from stc_gpu.probe.inner import coordinate_descent, proximal_gradient
 from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
-CHECKPOINT_METRICS = ("accuracy", "macro_f1")
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 30
 
@@ -208,7 +208,8 @@ class _State:
         self.M = self.b[:, :, None].expand(P, losses.K, n).clone()
 
 
-def _validate_alphas(alphas) -> np.ndarray:
+def validate_alphas(alphas) -> np.ndarray:
+    """``alphas`` as a float64 array (A,), or ValueError unless non-empty, finite and >= 0."""
     alphas = np.asarray(alphas, dtype=np.float64).reshape(-1)
     if alphas.size == 0 or not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
         raise ValueError(f"alphas must be non-negative finite numbers, got {alphas!r}")
@@ -263,14 +264,14 @@ def solve_path(
     if widths is not None and S != 1:
         raise ValueError(f"widths needs one shared feature matrix, got {S}")
     device = Zt.device
-    if metric not in CHECKPOINT_METRICS:
-        raise ValueError(f"metric must be one of {CHECKPOINT_METRICS}, got {metric!r}")
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     y = torch.as_tensor(np.asarray(y_index), dtype=torch.long, device=device)
     losses = _Losses(y, n_classes, multiclass)
     K = losses.K
     resident = Zt.is_cuda if device_resident is None else bool(device_resident)
     kernels = _Kernels(resident, max_sweeps)
-    alphas = _validate_alphas(alphas)
+    alphas = validate_alphas(alphas)
     A = len(alphas)
     state = _State(P, d, n, losses, device)
     f_null = losses.loss(state.M)  # (P, U) the intercept-only model: the scale of the stop test

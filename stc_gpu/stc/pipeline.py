@@ -51,9 +51,8 @@ def fit_device(config: STCConfig, extractor=None) -> str:
 
     ``config.device`` when set (an explicit ``"cpu"`` keeps every fit on the CPU); else the
     extraction's device (``extractor.device``), so fits run where the forward pass ran; else
-    ``"cuda"`` when CUDA is available, else ``"cpu"``. With ``backend="auto"`` a CUDA device
-    then means cuML where it is usable and the torch solver on that device otherwise
-    (:func:`stc_gpu.probe.path.resolve_backend`).
+    ``"cuda"`` when CUDA is available, else ``"cpu"``. With ``backend="auto"`` the batched fits
+    then run on our torch solver on that device (:func:`stc_gpu.probe.path.resolve_backend`).
     """
     if config.device is not None:
         return str(config.device)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stc_gpu.metrics import score
+from stc_gpu.metrics import classification_scores, metric_key
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path
 from stc_gpu.probe.objective import DEFAULT_MULTICLASS
 from stc_gpu.stc.slabs import SplitRows, read_layer
@@ -86,15 +86,15 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
             estimators = []
             for a, C in enumerate(Cs):
                 est = result.estimator(p, a, best=True)
-                pred = result.classes[result.best_val_pred[p, a]]
-                scores[a] = score(rows.y_val, pred, metric)
+                val = classification_scores(rows.y_val, result.classes[result.best_val_pred[p, a]])
+                scores[a] = val[metric_key(metric)]
                 estimators.append(est)
                 coef = np.atleast_2d(est.coef_)
                 sweep.rows.append({
                     "kind": kind, "pool": pool, "layer": int(layer), "C": float(C),
                     "alpha": float(alphas[a]),
-                    "val_acc": float(score(rows.y_val, pred, "accuracy")),
-                    "val_f1": float(score(rows.y_val, pred, "macro_f1")),
+                    "val_acc": float(val["acc"]),
+                    "val_f1": float(val["f1"]),
                     "nnz": int(np.count_nonzero(np.any(coef != 0, axis=0))),
                     "n_iter": int(est.n_iter_[0]),
                 })
