@@ -266,6 +266,8 @@ def solve_path(
     device = Zt.device
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if max_iter < 1:
+        raise ValueError(f"max_iter must be at least 1 Newton step, got {max_iter}")
     y = torch.as_tensor(np.asarray(y_index), dtype=torch.long, device=device)
     losses = _Losses(y, n_classes, multiclass)
     K = losses.K
@@ -304,7 +306,7 @@ def solve_path(
         converged = torch.zeros_like(done)
         iters = torch.zeros(f_now.shape, dtype=torch.long, device=device)
         if checkpoints is not None:
-            checkpoints.start(a)
+            checkpoints.start()
         for step in range(max_iter):
             threshold = strong if step == 0 else torch.full_like(strong, alpha)
             live = ~done
@@ -425,8 +427,8 @@ class _Checkpoints:
                            best_intercept=np.zeros((P, A, state.b.shape[1])),
                            best_val_pred=np.zeros((P, A, Ztv.shape[2]), dtype=np.int64))
 
-    def start(self, a: int) -> None:
-        self.a = a
+    def start(self) -> None:
+        """A new alpha: no checkpoint yet."""
         self.best = None
 
     def _predict(self, state: _State) -> torch.Tensor:
@@ -459,9 +461,7 @@ class _Checkpoints:
         arrays = self.arrays
         arrays["val_score"][:, a] = checkpoint_score(
             self._predict(state), self.yv, self.n_classes, self.metric).cpu().numpy()
-        best = self.best
-        if best is None:  # max_iter = 0 cannot happen (validated); keep the final iterate
-            raise RuntimeError("no checkpoint was scored")
+        best = self.best  # set by the first Newton step (max_iter >= 1)
         arrays["best_val_score"][:, a] = best["score"].cpu().numpy()
         arrays["best_iter"][:, a] = best["step"].cpu().numpy()
         arrays["best_objective"][:, a] = best["objective"].cpu().numpy()

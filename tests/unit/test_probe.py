@@ -366,6 +366,12 @@ def test_clear_errors_from_fit_path():
         fit_path([X[0], X[1, :5]], y, [0.1])
     with pytest.raises(ValueError, match="classes not seen"):
         fit_path(X, y, [0.1], eval_set=(X, y + 5))
+    with pytest.raises(ValueError, match="max_iter"):
+        fit_path(X, y, [0.1], eval_set=(X, y), max_iter=0)
+    with pytest.raises(ValueError, match="multiclass"):
+        fit_path(X, y, [0.1], multiclass="softmax")
+    with pytest.raises(ValueError, match="metric"):
+        fit_path(X, y, [0.1], metric="auc")
 
 
 def test_auto_backend_on_cpu_is_torch_and_says_so(synthetic, caplog):
