@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from stc_gpu.probe.arrays import is_cupy, to_numpy
 from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
+from stc_gpu.probe.path import PathResult, fit_path
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +77,6 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         ``eval_set=(X_val, y_val)`` keeps the Newton-step checkpoint with the best validation
         accuracy (see :mod:`stc_gpu.probe.path` for the trade-off).
         """
-        from stc_gpu.probe.path import fit_path
-
         if self.multiclass not in MULTICLASS_MODES:
             raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {self.multiclass!r}")
         if not np.isfinite(self.alpha) or self.alpha < 0:
@@ -97,19 +96,35 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
             standardize=self.standardize, eval_set=eval_set, max_iter=self.max_iter, tol=self.tol,
             multiclass=self.multiclass,
         )
-        best = eval_set is not None
-        self._set_fitted(
-            coef=(result.best_coef if best else result.coef)[0, 0],
-            intercept=(result.best_intercept if best else result.intercept)[0, 0],
-            classes=result.classes,
-            mean=None if result.mean is None else result.mean[0],
-            scale=None if result.scale is None else result.scale[0],
-            n_iter=int((result.best_iter if best else result.n_iter)[0, 0]),
-            objective=float((result.best_objective if best else result.objective)[0, 0]),
-            backend=result.backend,
-        )
+        self._take_path_fit(result, 0, 0, best=eval_set is not None)
         logger.info("L1LogisticRegression fitted with the %s backend", self.backend_)
         return self
+
+    @classmethod
+    def from_path(cls, result: PathResult, p: int, a: int,
+                  best: bool = False) -> "L1LogisticRegression":
+        """The fitted model of problem ``p`` at strength ``a`` of a :func:`fit_path` result.
+
+        ``best=True`` takes the best validation checkpoint (needs a path fitted with an eval set).
+        """
+        model = cls(alpha=float(result.alphas[a]), **result.params)
+        model._take_path_fit(result, p, a, best)
+        return model
+
+    def _take_path_fit(self, result: PathResult, p: int, a: int, best: bool) -> None:
+        if best and result.best_coef is None:
+            raise ValueError("best=True needs a path fitted with eval_set")
+        d = int(result.n_features[p])
+        self._set_fitted(
+            coef=(result.best_coef if best else result.coef)[p, a, :, :d],
+            intercept=(result.best_intercept if best else result.intercept)[p, a],
+            classes=result.classes,
+            mean=None if result.mean is None else result.mean[p, :d],
+            scale=None if result.scale is None else result.scale[p, :d],
+            n_iter=int((result.best_iter if best else result.n_iter)[p, a]),
+            objective=float((result.best_objective if best else result.objective)[p, a]),
+            backend=result.backend,
+        )
 
     def _set_fitted(self, *, coef, intercept, classes, mean, scale, n_iter, objective, backend):
         self.coef_ = np.asarray(coef, dtype=np.float64)

@@ -21,6 +21,7 @@ scikit-learn minimises ``C * sum_i loss + ||W||_1`` (same minimiser as ours with
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 MULTICLASS_MODES = ("ovr", "multinomial")
 #: One-vs-rest: measured faster than multinomial on 20 Newsgroups at equal macro-F1 (README).
@@ -61,6 +62,56 @@ def _check_positive(**values: float) -> None:
             raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
+def n_outputs(n_classes: int) -> int:
+    """Weight rows of a problem with ``n_classes`` classes (1 for binary)."""
+    return 1 if n_classes == 2 else n_classes
+
+
+class LogisticLoss:
+    """The data term (the mean loss of the module docstring), on torch margins ``M (P, K, n)``.
+
+    The one definition of the loss: the solvers minimise it and :func:`l1_objective` evaluates
+    it. ``y`` (n,) class indices; K = :func:`n_outputs` rows; ``U`` units per problem (K
+    binary problems for one-vs-rest and binary, one softmax problem for multinomial).
+    """
+
+    def __init__(self, y: torch.Tensor, n_classes: int, multiclass: str):
+        if multiclass not in MULTICLASS_MODES:
+            raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
+        self.K = n_outputs(n_classes)
+        self.softmax = multiclass == "multinomial" and self.K > 1
+        self.U = 1 if self.softmax else self.K
+        self.y = y
+        if self.K == 1:
+            target = y.to(torch.float64)[None]
+        else:
+            target = torch.nn.functional.one_hot(y, self.K).to(torch.float64).T
+        self.target = target[None]  # (1, K, n)
+        self.sign = 2 * self.target - 1
+
+    def to_units(self, per_block: torch.Tensor) -> torch.Tensor:
+        """(P, K) -> (P, U): a multinomial layer sums its blocks."""
+        return per_block.sum(1, keepdim=True) if self.softmax else per_block
+
+    def from_units(self, per_unit: torch.Tensor) -> torch.Tensor:
+        """(P, U) -> (P, K): every block of a unit gets the unit's value."""
+        return per_unit.expand(-1, self.K) if self.softmax else per_unit
+
+    def loss(self, M: torch.Tensor) -> torch.Tensor:
+        """Mean loss per unit (P, U)."""
+        if self.softmax:
+            picked = M.gather(1, self.y.view(1, 1, -1).expand(M.shape[0], 1, -1))[:, 0]
+            return (torch.logsumexp(M, dim=1) - picked).mean(1, keepdim=True)
+        # softplus is exact to float64 precision below its threshold (e^-50 beyond it)
+        return torch.nn.functional.softplus(-self.sign * M, threshold=50.0).mean(2)
+
+    def derivatives(self, M: torch.Tensor):
+        """Loss per unit (P, U), residual ``dloss/dM`` (P, K, n) and Newton weights (P, K, n)."""
+        n = M.shape[2]
+        prob = torch.softmax(M, dim=1) if self.softmax else torch.sigmoid(M)
+        return self.loss(M), (prob - self.target) / n, prob * (1 - prob) / n
+
+
 def margins(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
     """Decision values ``X coef^T + intercept``: ``X (n, d)``, ``coef (K, d)`` -> ``(n, K)``."""
     return np.asarray(X, dtype=np.float64) @ np.asarray(coef, np.float64).T + np.asarray(
@@ -71,17 +122,10 @@ def margins(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarra
 def mean_logistic_loss(M: np.ndarray, y_index: np.ndarray,
                        multiclass: str = DEFAULT_MULTICLASS) -> float:
     """Mean loss of margins ``M (n, K)`` for class indices ``y_index (n,)`` (see module doc)."""
-    M = np.asarray(M, dtype=np.float64)
-    if multiclass not in MULTICLASS_MODES:
-        raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
-    if M.shape[1] == 1 or multiclass == "ovr":
-        positive = (y_index == 1)[:, None] if M.shape[1] == 1 else (
-            np.asarray(y_index)[:, None] == np.arange(M.shape[1])[None])
-        signed = np.where(positive, M, -M)
-        return float(np.mean(np.logaddexp(0.0, -signed).sum(axis=1)))
-    shift = M.max(axis=1, keepdims=True)
-    log_norm = shift[:, 0] + np.log(np.exp(M - shift).sum(axis=1))
-    return float(np.mean(log_norm - M[np.arange(len(M)), y_index]))
+    M = torch.as_tensor(np.asarray(M, dtype=np.float64)).T[None]  # (1, K, n)
+    y = torch.as_tensor(np.asarray(y_index), dtype=torch.long)
+    n_classes = 2 if M.shape[1] == 1 else M.shape[1]
+    return float(LogisticLoss(y, n_classes, multiclass).loss(M).sum())
 
 
 def l1_objective(

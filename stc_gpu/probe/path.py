@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from stc_gpu.probe import cuml_backend, sklearn_backend
 from stc_gpu.probe.arrays import as_tensor, encode_labels, is_cupy, to_numpy
-from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES, l1_objective
+from stc_gpu.probe.objective import (DEFAULT_MULTICLASS, MULTICLASS_MODES, l1_objective,
+                                     n_outputs)
 from stc_gpu.probe.standardize import (
     check_finite,
     fit_scaler,
@@ -33,8 +34,7 @@ from stc_gpu.probe.standardize import (
     working_dtype,
 )
 from stc_gpu.metrics import METRICS
-from stc_gpu.probe.torch_solver import (PathArrays, checkpoint_score, n_outputs, solve_path,
-                                        validate_alphas)
+from stc_gpu.probe.torch_solver import PathArrays, checkpoint_score, solve_path, validate_alphas
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,8 @@ class PathResult(PathArrays):
     val_score (P, A) of the final iterate with an eval set, and best_val_score, best_iter,
         best_objective (P, A), best_coef, best_intercept at the best checkpoint, whose
         validation predictions are ``classes[best_val_pred]`` (P, A, n_val).
+
+    ``L1LogisticRegression.from_path(result, p, a)`` is the fitted model of one (problem, alpha).
     """
 
     classes: np.ndarray
@@ -68,31 +70,6 @@ class PathResult(PathArrays):
     multiclass: str = DEFAULT_MULTICLASS
     metric: str = "accuracy"
     params: dict = field(default_factory=dict)
-
-    def estimator(self, p: int, a: int, best: bool = False):
-        """A fitted :class:`L1LogisticRegression` for problem ``p`` and strength ``a``.
-
-        ``best=True`` takes the best validation checkpoint (needs an eval set).
-        """
-        from stc_gpu.probe.estimator import L1LogisticRegression
-
-        if best and self.best_coef is None:
-            raise ValueError("best=True needs a path fitted with eval_set")
-        d = int(self.n_features[p])
-        coef = (self.best_coef if best else self.coef)[p, a, :, :d]
-        intercept = (self.best_intercept if best else self.intercept)[p, a]
-        model = L1LogisticRegression(alpha=float(self.alphas[a]), **self.params)
-        model._set_fitted(
-            coef=coef,
-            intercept=intercept,
-            classes=self.classes,
-            mean=None if self.mean is None else self.mean[p, :d],
-            scale=None if self.scale is None else self.scale[p, :d],
-            n_iter=int((self.best_iter if best else self.n_iter)[p, a]),
-            objective=float((self.best_objective if best else self.objective)[p, a]),
-            backend=self.backend,
-        )
-        return model
 
 
 def resolve_backend(backend: str, X: Any, device: str | torch.device | None = None,

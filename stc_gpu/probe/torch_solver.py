@@ -45,7 +45,7 @@ import torch
 
 from stc_gpu.metrics import METRICS
 from stc_gpu.probe.inner import coordinate_descent, proximal_gradient
-from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
+from stc_gpu.probe.objective import DEFAULT_MULTICLASS, LogisticLoss, n_outputs
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 30
 
@@ -72,50 +72,6 @@ class PathArrays:
     best_coef: np.ndarray | None = None
     best_intercept: np.ndarray | None = None
     best_val_pred: np.ndarray | None = None
-
-
-def n_outputs(n_classes: int) -> int:
-    """Weight rows of a problem with ``n_classes`` classes (1 for binary)."""
-    return 1 if n_classes == 2 else n_classes
-
-
-class _Losses:
-    """The data term of one mode on margins ``M (P, K, n)``; ``U`` units per layer."""
-
-    def __init__(self, y: torch.Tensor, n_classes: int, multiclass: str):
-        if multiclass not in MULTICLASS_MODES:
-            raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
-        self.K = n_outputs(n_classes)
-        self.softmax = multiclass == "multinomial" and self.K > 1
-        self.U = 1 if self.softmax else self.K
-        self.y = y
-        if self.K == 1:
-            target = y.to(torch.float64)[None]
-        else:
-            target = torch.nn.functional.one_hot(y, self.K).to(torch.float64).T
-        self.target = target[None]  # (1, K, n)
-        self.sign = 2 * self.target - 1
-
-    def to_units(self, per_block: torch.Tensor) -> torch.Tensor:
-        """(P, K) -> (P, U): a multinomial layer sums its blocks."""
-        return per_block.sum(1, keepdim=True) if self.softmax else per_block
-
-    def from_units(self, per_unit: torch.Tensor) -> torch.Tensor:
-        """(P, U) -> (P, K): every block of a unit gets the unit's value."""
-        return per_unit.expand(-1, self.K) if self.softmax else per_unit
-
-    def loss(self, M: torch.Tensor) -> torch.Tensor:
-        """Mean loss per unit (P, U)."""
-        if self.softmax:
-            picked = M.gather(1, self.y.view(1, 1, -1).expand(M.shape[0], 1, -1))[:, 0]
-            return (torch.logsumexp(M, dim=1) - picked).mean(1, keepdim=True)
-        return torch.nn.functional.softplus(-self.sign * M).mean(2)
-
-    def derivatives(self, M: torch.Tensor):
-        """Loss per unit (P, U), residual ``dloss/dM`` (P, K, n) and Newton weights (P, K, n)."""
-        n = M.shape[2]
-        prob = torch.softmax(M, dim=1) if self.softmax else torch.sigmoid(M)
-        return self.loss(M), (prob - self.target) / n, prob * (1 - prob) / n
 
 
 class _Kernels:
@@ -193,7 +149,7 @@ def _select_working_set(W, G, threshold, max_new: int, max_size: int):
 class _State:
     """Iterate of all layers: W (P, K, d), b (P, K), margins M (P, K, n), all float64."""
 
-    def __init__(self, P: int, d: int, n: int, losses: _Losses, device):
+    def __init__(self, P: int, d: int, n: int, losses: LogisticLoss, device):
         f64 = dict(dtype=torch.float64, device=device)
         self.W = torch.zeros((P, losses.K, d), **f64)
         counts = torch.bincount(losses.y, minlength=max(losses.K, 2)).to(torch.float64)
@@ -269,7 +225,7 @@ def solve_path(
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1 Newton step, got {max_iter}")
     y = torch.as_tensor(np.asarray(y_index), dtype=torch.long, device=device)
-    losses = _Losses(y, n_classes, multiclass)
+    losses = LogisticLoss(y, n_classes, multiclass)
     K = losses.K
     resident = Zt.is_cuda if device_resident is None else bool(device_resident)
     kernels = _Kernels(resident, max_sweeps)
@@ -349,8 +305,9 @@ def _gradient(kernels: _Kernels, R, Zt, outside) -> torch.Tensor:
     return G if outside is None else G.masked_fill_(outside, 0.0)
 
 
-def _newton_step(state: _State, Zt, source, G, R, weights, losses: _Losses, kernels: _Kernels,
-                 alpha: float, threshold, f_now, done, max_new: int, max_working_set: int):
+def _newton_step(state: _State, Zt, source, G, R, weights, losses: LogisticLoss,
+                 kernels: _Kernels, alpha: float, threshold, f_now, done, max_new: int,
+                 max_working_set: int):
     """One proximal-Newton step of every live unit, applied to ``state`` in place.
 
     Returns the new objective (P, U), whether a step decreased it (``ok``, P, U), the Newton
@@ -388,7 +345,7 @@ def _newton_step(state: _State, Zt, source, G, R, weights, losses: _Losses, kern
     return f_new, ok, decrement, complete_units
 
 
-def _armijo(M, dM, losses: _Losses, outside_l1, v0, delta, lam, f_now, decrement):
+def _armijo(M, dM, losses: LogisticLoss, outside_l1, v0, delta, lam, f_now, decrement):
     """Backtracking along the margins: step t (P, U), new objective (P, U), success (P, U)."""
     P, K, _ = M.shape
     Bn = P * K

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stc_gpu.metrics import metric_key, score
-from stc_gpu.probe import alpha_from_sklearn_C, fit_path
+from stc_gpu.probe import L1LogisticRegression, alpha_from_sklearn_C, fit_path
 from stc_gpu.probe.objective import DEFAULT_MULTICLASS
 from stc_gpu.stc.slabs import SplitRows, read_layer
 from stc_gpu.stc.sparsify import salient_neurons
@@ -172,7 +172,7 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
                           prefixes=[w for _, _, w in chunk], on_fits=on_fits, **fit)
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(Cs):
-                est = result.estimator(p, a, best=True)
+                est = L1LogisticRegression.from_path(result, p, a, best=True)
                 pred = result.classes[result.best_val_pred[p, a]]
                 cand = AggCandidate(name, pool, float(eta), int(L_temp), float(C),
                                     blocks[:n_blocks], est,

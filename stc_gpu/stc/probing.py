@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stc_gpu.metrics import classification_scores, metric_key
-from stc_gpu.probe import alpha_from_sklearn_C, fit_path
+from stc_gpu.probe import L1LogisticRegression, alpha_from_sklearn_C, fit_path
 from stc_gpu.probe.objective import DEFAULT_MULTICLASS
 from stc_gpu.stc.slabs import SplitRows, read_layer
 
@@ -85,7 +85,7 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, *,
             scores = np.empty(len(Cs))
             estimators = []
             for a, C in enumerate(Cs):
-                est = result.estimator(p, a, best=True)
+                est = L1LogisticRegression.from_path(result, p, a, best=True)
                 val = classification_scores(rows.y_val, result.classes[result.best_val_pred[p, a]])
                 scores[a] = val[metric_key(metric)]
                 estimators.append(est)

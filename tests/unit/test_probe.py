@@ -186,7 +186,7 @@ def test_batched_path_matches_single_fits_in_any_alpha_order(synthetic):
             assert batched.objective[p, a] == pytest.approx(single.objective_, rel=REL_TOL)
     # scaling a feature does not change the standardised problem
     assert batched.objective[2] == pytest.approx(batched.objective[0], rel=REL_TOL)
-    model = batched.estimator(1, 2)
+    model = L1LogisticRegression.from_path(batched, 1, 2)
     assert model.score(stack[1], y) == pytest.approx(
         L1LogisticRegression(0.02).fit(stack[1], y).score(stack[1], y), abs=0.01)
 
@@ -197,7 +197,7 @@ def test_list_of_problems_with_different_widths(synthetic):
     assert result.coef.shape == (2, 1, 1, X.shape[1])
     assert list(result.n_features) == [10, X.shape[1]]
     assert np.all(result.coef[0, 0, 0, 10:] == 0)
-    narrow = result.estimator(0, 0)
+    narrow = L1LogisticRegression.from_path(result, 0, 0)
     assert narrow.coef_.shape == (1, 10) and narrow.mean_.shape == (10,)
     assert narrow.objective_ == pytest.approx(
         L1LogisticRegression(0.02).fit(X[:, :10], y).objective_, rel=REL_TOL)
@@ -217,7 +217,7 @@ def test_shared_prefixes_match_the_list_of_prefixes(synthetic, backend):
     np.testing.assert_allclose(shared.objective, listed.objective, rtol=1e-6)
     np.testing.assert_allclose(shared.coef, listed.coef, atol=1e-5)
     np.testing.assert_array_equal(shared.best_val_pred, listed.best_val_pred)
-    narrow = shared.estimator(0, 1, best=True)
+    narrow = L1LogisticRegression.from_path(shared, 0, 1, best=True)
     assert narrow.coef_.shape == (1, 3) and narrow.mean_.shape == (3,)
     with pytest.raises(ValueError, match="prefixes"):
         fit_path(X, y, [0.01], prefixes=[0, 5])
@@ -231,9 +231,9 @@ def test_eval_set_keeps_best_checkpoint(synthetic):
     assert result.best_val_score.shape == (2, 2)
     assert np.all(result.best_val_score >= result.val_score)
     assert np.all((0 <= result.best_iter) & (result.best_iter <= result.n_iter))
-    best = result.estimator(0, 1, best=True)
+    best = L1LogisticRegression.from_path(result, 0, 1, best=True)
     assert best.score(X[val], y[val]) == pytest.approx(result.best_val_score[0, 1])
-    final = result.estimator(0, 1)
+    final = L1LogisticRegression.from_path(result, 0, 1)
     assert final.score(X[val], y[val]) == pytest.approx(result.val_score[0, 1])
     model = L1LogisticRegression(0.005).fit(X[train], y[train], eval_set=(X[val], y[val]))
     single = fit_path(X[train], y[train], [0.005], eval_set=(X[val], y[val]))
@@ -260,7 +260,7 @@ def test_checkpoints_are_honest(synthetic, metric):
         assert np.all(result.best_val_score >= result.val_score)
         Xs = standardize(X[train])
         for a, alpha in enumerate(alphas):
-            best = result.estimator(0, a, best=True)
+            best = L1LogisticRegression.from_path(result, 0, a, best=True)
             pred = best.predict(X[val])
             assert np.array_equal(result.classes[result.best_val_pred[0, a]], pred)
             expected = (accuracy_score(labels[val], pred) if metric == "accuracy"
