@@ -19,6 +19,7 @@ Supported cuML releases: 25.02 to 26.08 (``SUPPORTED_CUML``; the ``gpu`` extra a
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 
@@ -63,6 +64,12 @@ def _n_iter(model) -> int | None:
     return int(np.max(np.asarray(n_iter)))
 
 
+def _device_of(X):
+    """The cupy device context of ``X`` (``cupy.cuda.Device``), or a no-op without one."""
+    device = getattr(X, "device", None)
+    return device if hasattr(device, "__enter__") else contextlib.nullcontext()
+
+
 def fit_one(X, y_index, n_classes: int, alpha: float, max_iter: int | None = None,
             tol: float = 1e-4):
     """Fit one problem on the GPU.
@@ -89,7 +96,8 @@ def fit_one(X, y_index, n_classes: int, alpha: float, max_iter: int | None = Non
     if _accepts(LogisticRegression, "penalty_normalized"):  # cuML >= 25.12; True before anyway
         kwargs["penalty_normalized"] = True
     model = LogisticRegression(**kwargs)
-    model.fit(X, y_index.astype(X.dtype))
+    with _device_of(X):  # cuML runs on the current device: make it the one X lives on
+        model.fit(X, y_index.astype(X.dtype))
     K = 1 if n_classes == 2 else n_classes
     coef = cp.asnumpy(cp.asarray(model.coef_)).reshape(K, -1).astype(np.float64)
     intercept = cp.asnumpy(cp.asarray(model.intercept_)).reshape(K).astype(np.float64)

@@ -264,7 +264,7 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     identity = extractor.describe()
     mean_tokens = _mean_tokens(extractor, data, config)
     all_results = {}
-    with _executor(config) as executor:
+    with _executor(config, fit_device(config, extractor)) as executor:
         for task, y in labels.items():
             all_results[task] = _run_task(task, y, out / task if len(labels) > 1 else out, entry,
                                           summary, extractor, identity, mean_tokens, data,
@@ -291,14 +291,15 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, mean_token
 
 
 @contextlib.contextmanager
-def _executor(config: STCConfig):
-    """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process)."""
+def _executor(config: STCConfig, device: str):
+    """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process); its
+    workers get GPUs when the fits run on CUDA (``device``, from :func:`fit_device`)."""
     if not (config.workers or config.scheduler):
         yield None
         return
     from stc_gpu.distributed.dask_executor import DaskExecutor
 
-    gpu = str(config.device or "").startswith("cuda")
+    gpu = device.startswith("cuda")
     with DaskExecutor(config.workers, scheduler=config.scheduler, gpu=gpu) as executor:
         yield executor
 

@@ -113,6 +113,37 @@ def test_kwargs_every_release_accepts_and_C_for_our_alpha(fake_cuml):
     assert (n_iter, converged) == (37, True)
 
 
+class _OnDevice(np.ndarray):
+    """A numpy array standing in for a cupy array on a given device (``X.device`` is a context
+    manager that records when the fit runs inside it)."""
+
+    entered: list = []
+
+    @property
+    def device(self):
+        array = self
+
+        class Context:
+            def __enter__(self):
+                array.entered.append("in")
+
+            def __exit__(self, *exc):
+                array.entered.append("out")
+
+        return Context()
+
+
+def test_the_fit_runs_on_the_device_of_the_data(fake_cuml, monkeypatch):
+    X, y = _problem()
+    seen = []
+    original = fake_cuml.fit
+    monkeypatch.setattr(fake_cuml, "fit", lambda self, X, y: (
+        seen.append(list(_OnDevice.entered)), original(self, X, y))[1])
+    _OnDevice.entered = []
+    cuml_backend.fit_one(X.view(_OnDevice), y, 2, 0.01)
+    assert seen == [["in"]] and _OnDevice.entered == ["in", "out"]
+
+
 def test_multiclass_shapes(fake_cuml):
     X, y = _problem(classes=3)
     coef, intercept, _, _ = cuml_backend.fit_one(X, y, 3, 0.01)

@@ -199,3 +199,29 @@ def test_run_task_fits_on_the_extraction_device(cuda, monkeypatch):
         pipeline._run_task("label", None, None, _entry(), None, extractor, {}, 1.0, "data.csv",
                            0.0, None, STCConfig(), None, False)
     assert seen == ["cuda:3"]
+
+
+@pytest.mark.parametrize("available, config_device, gpu", [
+    (True, None, True),       # fits on CUDA by default: the Dask workers get the GPUs
+    (True, "cpu", False),
+    (False, None, False),
+])
+def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, available,
+                                                         config_device, gpu):
+    import contextlib
+
+    from stc_gpu.distributed import dask_executor
+
+    cuda(available)
+    made = []
+
+    class Recorder(contextlib.nullcontext):
+        def __init__(self, n_workers, *, scheduler=None, gpu=False):
+            made.append(gpu)
+            super().__init__()
+
+    monkeypatch.setattr(dask_executor, "DaskExecutor", Recorder)
+    config = STCConfig(device=config_device, workers=2)
+    with pipeline._executor(config, pipeline.fit_device(config)):
+        pass
+    assert made == [gpu]
