@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stc_gpu.config import PAPER_C_GRID, STCConfig
+from stc_gpu.config import DEFAULT_C_GRID, STCConfig
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path, l1_objective
 from stc_gpu.probe.cuml_backend import cuml_available
 from stc_gpu.probe.standardize import fit_scaler
@@ -205,7 +205,7 @@ def demo_entry(store: str | None = None, n_texts: int = DEMO_TEXTS, device: str 
                    f"({time.perf_counter() - start:.0f} s, not timed below)")
 
 
-def demo_problems(entry, sweeps=None, n_texts: int | None = None, C_grid=PAPER_C_GRID):
+def demo_problems(entry, sweeps=None, n_texts: int | None = None, C_grid=DEFAULT_C_GRID):
     """One :class:`Problem` per (kind, pool) sweep (``"kind/pool"`` strings; None: all) on the
     pipeline's own split of the entry's rows and the C grid converted with the train size."""
     from stc_gpu.config import STCConfig

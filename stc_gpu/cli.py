@@ -40,13 +40,14 @@ def _comma_list(value: str | None, option: str, cast=str) -> list | None:
 @click.option("--max-layer", type=int, default=None, help="Capture layers 0..N.")
 @click.option("--kinds", default="hidden,ffn", show_default=True)
 @click.option("--pools", default="mean,max,single", show_default=True)
-@click.option("--max-length", type=int, default=None, help="Tokens per text (default: model's).")
+@click.option("--max-length", type=int, default=None,
+              help="Tokens per text [default: the model's own limit, e.g. 1024 for GPT-2].")
 @click.option("--device", default=None, help="cuda, cuda:1, cpu (default: best available).")
 @click.option("--dtype", default=None, help="Compute dtype, e.g. float16, bfloat16, float32.")
 @click.option("--block-rows", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Rows per stored block (and chunk).")
-@click.option("--token-budget", type=click.IntRange(min=1), default=8192, show_default=True,
-              help="Padded tokens per forward batch.")
+@click.option("--token-budget", type=click.IntRange(min=1), default=None,
+              help="Padded tokens per forward batch [default: 8192, or --max-length if larger].")
 @click.option("--max-texts", type=click.IntRange(min=1), default=None,
               help="Use only the first N texts.")
 @click.option("--compressor", type=click.Choice(["none", "zstd"]), default="none",
@@ -175,6 +176,11 @@ def store_info(path, entry_key):
               help="Validation metric for every selection [default: accuracy].")
 @click.option("--multiclass", type=click.Choice(["ovr", "multinomial"]),
               help="3+ classes: one-vs-rest binary probes (fast) or one softmax [default: ovr].")
+@click.option("--C-grid", "C_grid",
+              help="Comma list of L1 strengths in scikit-learn C units [default: 0.1,0.2,1,10,100].")
+@click.option("--eta-grid",
+              help="Comma list of η in (0, 1] [default: the paper's 0.001,0.01,0.05,0.1,0.2,0.3,"
+                   "0.4,0.5, then 0.6,0.8 as its reference code].")
 @click.option("--combine-kinds/--no-combine-kinds", default=None,
               help="Also aggregate hidden and ffn neurons together (beyond the paper).")
 @click.option("--max-texts", type=int, help="Use only the first N rows.")
@@ -183,7 +189,7 @@ def store_info(path, entry_key):
               help="Run the fits on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", help="Run the fits on an existing Dask cluster (tcp://host:8786).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def run(config_file, quiet, label_columns, kinds, pools, **options):
+def run(config_file, quiet, label_columns, kinds, pools, C_grid, eta_grid, **options):
     """Extract (reused when stored) -> probe -> sparsify -> aggregate -> report.
 
     Without options: the built-in demo, all-MiniLM-L6-v2 on Rotten Tomatoes snippets.
@@ -198,6 +204,9 @@ def run(config_file, quiet, label_columns, kinds, pools, **options):
         overrides["kinds"] = _comma_list(kinds, "--kinds")
     if pools:
         overrides["pools"] = _comma_list(pools, "--pools")
+    for name, value in (("C_grid", C_grid), ("eta_grid", eta_grid)):
+        if value is not None:
+            overrides[name] = _comma_list(value, "--" + name.replace("_", "-"), float)
     try:
         config = (STCConfig.from_toml(config_file, **overrides) if config_file
                   else STCConfig.from_dict(overrides))
@@ -217,14 +226,25 @@ DEMO_MAX_TEXTS = 3000
 
 
 def _summary_table(results: dict) -> str:
+    """Test scores of the references (Embedding, the model's own pooling), the best probe and
+    Agg., each with what validation selected; then how many texts were cut at max_length."""
+    from stc_gpu.report.tables import APPROACHES
+
     sel = results["selection"]
-    lines = [f"{'':<10} {'test acc':>9} {'test F1':>9}  configuration"]
-    for name in ("embedding", "probe", "agg"):
+    lines = [f"{'':<11} {'test acc':>9} {'test F1':>9}  configuration"]
+    for name, _ in APPROACHES:
         if name in sel:
             s = sel[name]
-            conf = ", ".join(f"{k}={s[k]}" for k in ("kind", "pool", "layer", "eta", "L_temp", "C",
-                                                     "n_features") if k in s)
-            lines.append(f"{name:<10} {s['test_acc']:>9.4f} {s['test_f1']:>9.4f}  {conf}")
+            conf = ", ".join(f"{k}={s[k]}" for k in ("kind", "pool", "layer", "normalize", "eta",
+                                                     "L_temp", "C", "n_features") if k in s)
+            if name == "own_pooling" and "normalize" not in s:  # the rule fell back
+                conf = "the Embedding: " + s["rule"].rsplit(":", 1)[0]
+            label = name.replace("_pooling", " pool")
+            lines.append(f"{label:<11} {s['test_acc']:>9.4f} {s['test_f1']:>9.4f}  {conf}")
+    if "truncation" in results:
+        cut = results["truncation"]
+        lines.append(f"truncated: {cut['truncated']:,} of {cut['texts']:,} texts at "
+                     f"{cut['max_length']:,} tokens")
     return "\n".join(lines)
 
 
@@ -242,8 +262,7 @@ def predict(classifier, texts, texts_file, device, proba):
     texts = _gather_texts(texts, texts_file)
     try:
         clf = STCClassifier.load(classifier, device=device)
-        labels = clf.predict(texts)
-        probs = clf.predict_proba(texts) if proba else None
+        labels, probs = clf.predict_with_proba(texts) if proba else (clf.predict(texts), None)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
     for i, (text, label) in enumerate(zip(texts, labels)):
@@ -260,23 +279,32 @@ def predict(classifier, texts, texts_file, device, proba):
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), default="explain.html",
               show_default=True, help="HTML file to write.")
 @click.option("--device", help="cpu, cuda or cuda:N.")
-def explain(classifier, texts, texts_file, out_file, device):
-    """Token-level heat map (paper §5.3): each token scored by the classifier on its own."""
-    from pathlib import Path
+@click.option("--class", "target",
+              help="Score this class at every token [default: each text's predicted class].")
+def explain(classifier, texts, texts_file, out_file, device, target):
+    """Token-level heat map (paper §5.3): each token scored by the classifier on its own.
 
-    from stc_gpu.report.heatmap import token_heatmaps_html
+    Each token is coloured by the probability of one class (its predicted class, or --class),
+    binary or multiclass alike.
+    """
+    from stc_gpu.report.heatmap import target_label_names, token_heatmaps_html
     from stc_gpu.stc.classifier import STCClassifier
 
     texts = _gather_texts(texts, texts_file)
     try:
         clf = STCClassifier.load(classifier, device=device)
-        scored = clf.token_scores(texts)
-        labels = clf.predict(texts)
+        if target is not None:
+            clf.class_index(target)  # an unknown class fails before the model loads
+        labels, probs = clf.predict_with_proba(texts)
+        scored = clf.token_scores(texts, target=labels if target is None else target)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
-    items = [{"tokens": toks, "scores": s, "title": f"predicted: {lab}"}
-             for (toks, s), lab in zip(scored, labels)]
-    Path(out_file).write_text(token_heatmaps_html(items, label_names=[str(c) for c in clf.classes_]))
+    classes = [str(c) for c in clf.classes_]
+    items = [{"tokens": s.tokens, "scores": s.scores, "title": f"predicted: {label}",
+              "label_names": target_label_names(classes, str(s.target)),
+              "text_score": p[clf.class_index(s.target)]}
+             for s, label, p in zip(scored, labels, probs)]
+    Path(out_file).write_text(token_heatmaps_html(items))
     click.echo(f"wrote {out_file}")
 
 

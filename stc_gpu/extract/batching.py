@@ -7,8 +7,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-#: Cap on the default max_length when the tokenizer and model allow (or do not state) more.
-DEFAULT_MAX_LENGTH_CAP = 512
+#: Padded tokens per forward batch by default (raised to max_length when a text may be longer).
+DEFAULT_TOKEN_BUDGET = 8192
+#: A tokenizer's ``model_max_length`` at or above this is transformers' "no limit" sentinel.
+_NO_LIMIT = 10**7
 #: Largest fraction of a batch row that may be padding (length bucketing within the budget).
 DEFAULT_MAX_PAD_FRACTION = 0.05
 
@@ -60,13 +62,16 @@ class Batch:
 
 
 def default_max_length(tokenizer, model_config) -> int:
-    """Smallest of the tokenizer's and the model's limits, capped at :data:`DEFAULT_MAX_LENGTH_CAP`.
+    """The model's own limit: the smaller of the tokenizer's ``model_max_length`` and the model's
+    position table (``max_position_embeddings`` or ``n_positions``), e.g. 1,024 for GPT-2.
 
+    A ``model_max_length`` of 10^7 or more is transformers' "no limit" sentinel and is ignored.
     RoBERTa-style position tables reserve ``pad_token_id + 1`` entries, which are subtracted.
+    Raises ValueError when neither states a limit (then pass ``max_length``).
     """
-    limits = [DEFAULT_MAX_LENGTH_CAP]
+    limits = []
     tokenizer_max = getattr(tokenizer, "model_max_length", None)
-    if isinstance(tokenizer_max, int) and 0 < tokenizer_max < 10**7:
+    if isinstance(tokenizer_max, int) and 0 < tokenizer_max < _NO_LIMIT:
         limits.append(tokenizer_max)
     for name in ("max_position_embeddings", "n_positions"):
         model_max = getattr(model_config, name, None)
@@ -75,6 +80,9 @@ def default_max_length(tokenizer, model_config) -> int:
                 model_max -= (model_config.pad_token_id or 0) + 1
             limits.append(model_max)
             break
+    if not limits:
+        raise ValueError("neither the tokenizer nor the model config states a maximum length: "
+                         "pass max_length")
     return min(limits)
 
 

@@ -18,13 +18,17 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_max_length,
-                                      pad_batch, plan_batches, tokenize)
+from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, DEFAULT_TOKEN_BUDGET, Batch,
+                                      default_max_length, pad_batch, plan_batches, tokenize)
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
 from stc_gpu.extract.pooling import POOLS, length_spans, single_token_index, span_pool
 from stc_gpu.models.adapters import ModelAdapter, adapter_for
 
 KINDS = ("hidden", "ffn")
+#: The model's own output state, at layer L: the final norm (GPT-2's ``ln_f``, Llama's ``norm``)
+#: applied to ``hidden.L``, i.e. Hugging Face's ``last_hidden_state``; for encoders, which have no
+#: final norm, the same as ``hidden.L``. Captured on request (``kinds``), for the baselines.
+FINAL = "final"
 
 _OUT_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 _COMPUTE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -73,8 +77,8 @@ class _StopForward(Exception):
 
 
 def _site_rank(kind: str, layer: int) -> int:
-    """Execution order of a site: hidden.l, ffn.l, hidden.l+1, ..."""
-    return 2 * layer + (kind == "ffn")
+    """Execution order of a site: hidden.l, ffn.l, hidden.l+1, ..., hidden.L, final.L."""
+    return 2 * layer + (kind != "hidden")
 
 
 @contextmanager
@@ -85,8 +89,9 @@ def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: 
     site raises :class:`_StopForward` (the caller catches it). Hooks are removed on exit, errors
     included.
     """
-    sites = [(kind, layer) for kind, idx in layers.items() for layer in idx]
-    last = max(sites, key=lambda s: _site_rank(*s)) if (sites and stop) else None
+    sites = sorted(((kind, layer) for kind, idx in layers.items() for layer in idx),
+                   key=lambda s: _site_rank(*s))
+    last = sites[-1] if (sites and stop) else None
 
     def emit(kind, layer, tensor):
         sink(kind, layer, tensor)
@@ -99,9 +104,9 @@ def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: 
             emit("hidden", layer, hidden)
         return hook
 
-    def hidden_out(layer):
+    def output_of(kind, layer):
         def hook(module, args, output):
-            emit("hidden", layer, output[0] if isinstance(output, tuple) else output)
+            emit(kind, layer, output[0] if isinstance(output, tuple) else output)
         return hook
 
     def ffn_in(layer):
@@ -114,11 +119,15 @@ def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: 
         for kind, layer in sites:
             if kind == "ffn":
                 handles.append(adapter.ffn_down[layer].register_forward_pre_hook(ffn_in(layer)))
+            elif kind == FINAL:
+                module = adapter.final_norm or adapter.blocks[layer - 1]
+                handles.append(module.register_forward_hook(output_of(FINAL, layer)))
             elif layer == 0:
                 handles.append(adapter.blocks[0].register_forward_pre_hook(
                     hidden_in(0), with_kwargs=True))
             else:
-                handles.append(adapter.blocks[layer - 1].register_forward_hook(hidden_out(layer)))
+                handles.append(adapter.blocks[layer - 1].register_forward_hook(
+                    output_of("hidden", layer)))
         yield
     finally:
         for handle in handles:
@@ -126,7 +135,28 @@ def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: 
 
 
 def _resolve_layers(layers, max_layer, kinds, n_layers: int) -> dict:
-    """kind -> sorted layer indices; hidden in 0..L, ffn in 0..L-1."""
+    """kind -> sorted layer indices; hidden in 0..L, ffn in 0..L-1, final at L only.
+
+    ``layers`` and ``max_layer`` select the hidden and ffn layers; ``final`` (a kind of one site,
+    after the last block) is always ``[L]``, so it cannot go with a ``max_layer`` below L.
+    """
+    if FINAL not in kinds:
+        return _resolve_block_layers(layers, max_layer, kinds, n_layers)
+    if max_layer is not None and max_layer < n_layers:
+        raise ValueError(f"the final site follows the last block: it needs every block, not "
+                         f"max_layer={max_layer} < {n_layers}")
+    if isinstance(layers, dict):
+        final = layers.get(FINAL, [n_layers])
+        if [int(i) for i in final] != [n_layers]:
+            raise ValueError(f"final layers must be [{n_layers}], got {list(final)}")
+        layers = {k: v for k, v in layers.items() if k != FINAL}
+    block_kinds = [k for k in kinds if k != FINAL]
+    resolved = _resolve_block_layers(layers, max_layer, block_kinds, n_layers) if block_kinds else {}
+    return {k: resolved[k] if k != FINAL else [n_layers] for k in kinds}
+
+
+def _resolve_block_layers(layers, max_layer, kinds, n_layers: int) -> dict:
+    """kind -> sorted layer indices for the hidden and ffn kinds."""
     limits = {"hidden": n_layers, "ffn": n_layers - 1}
     if layers is not None and max_layer is not None:
         raise ValueError("give either layers or max_layer, not both")
@@ -263,15 +293,16 @@ class Extractor:
     ----------
     model, tokenizer : a supported Hugging Face model (see :mod:`stc_gpu.models.adapters`) and its
         tokenizer. The model is frozen, put in eval mode and moved to ``device``/``dtype`` once.
-    kinds : subset of ``("hidden", "ffn")``
+    kinds : subset of ``("hidden", "ffn", "final")`` (``final``: see :data:`FINAL`)
     pools : subset of ``("mean", "max", "single")``
     layers : None (all), a list of layer indices for every kind, or dict kind -> list
     max_layer : capture layers 0..max_layer (ffn up to L-1); exclusive with ``layers``
-    max_length : tokens per text (default: tokenizer's and model's limit, capped at 512)
+    max_length : tokens per text (default: the model's own limit, see
+        :func:`~stc_gpu.extract.batching.default_max_length`); longer texts are cut
     device : default "cuda" when available, else "cpu"
     dtype : compute dtype; default float16 on CUDA, float32 on CPU (bfloat16 allowed)
     out_dtype : "float16" or "float32", dtype of the pooled features
-    token_budget : max rows * padded length of a batch
+    token_budget : max rows * padded length of a batch (default: 8,192, or max_length if larger)
     max_pad_fraction : largest fraction of a batch row that may be padding (length bucketing)
     padding_side : "left" or "right" (default: the tokenizer's); results do not depend on it
     pool_backend : "auto" (fused Triton kernel on CUDA when available), "torch" or "triton"
@@ -280,17 +311,19 @@ class Extractor:
     Notes
     -----
     ``hidden.L`` is the output of the last block *before* any final norm (GPT-2's ``ln_f``,
-    Llama's ``norm``); see :mod:`stc_gpu.models.adapters`.
+    Llama's ``norm``); ``final.L`` is after it (see :data:`FINAL` and
+    :mod:`stc_gpu.models.adapters`).
     """
 
     def __init__(self, model, tokenizer, *, kinds=KINDS, pools=POOLS, layers=None,
                  max_layer=None, max_length=None, device=None, dtype=None, out_dtype="float16",
-                 token_budget=8192, model_name=None, revision=None, padding_side=None,
+                 token_budget=None, model_name=None, revision=None, padding_side=None,
                  pool_backend="auto", max_pad_fraction=DEFAULT_MAX_PAD_FRACTION):
         self.kinds = tuple(kinds)
         self.pools = tuple(pools)
-        if not self.kinds or set(self.kinds) - set(KINDS) or len(set(self.kinds)) != len(self.kinds):
-            raise ValueError(f"kinds must be distinct values of {KINDS}, got {kinds}")
+        known = KINDS + (FINAL,)
+        if not self.kinds or set(self.kinds) - set(known) or len(set(self.kinds)) != len(self.kinds):
+            raise ValueError(f"kinds must be distinct values of {known}, got {kinds}")
         if not self.pools or set(self.pools) - set(POOLS) or len(set(self.pools)) != len(self.pools):
             raise ValueError(f"pools must be distinct values of {POOLS}, got {pools}")
         if str(out_dtype) not in _OUT_DTYPES:
@@ -305,13 +338,13 @@ class Extractor:
         self.tokenizer = tokenizer
         self.n_layers = self.adapter.n_layers
         self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)
-        self.units = {k: {"hidden": self.adapter.hidden_size, "ffn": self.adapter.ffn_width}[k]
+        self.units = {k: self.adapter.ffn_width if k == "ffn" else self.adapter.hidden_size
                       for k in self.kinds}
 
         self.max_length = int(max_length or default_max_length(tokenizer, model.config))
         if self.max_length < 1:
             raise ValueError(f"max_length must be >= 1, got {max_length}")
-        self.token_budget = int(token_budget)
+        self.token_budget = int(token_budget or max(DEFAULT_TOKEN_BUDGET, self.max_length))
         if self.token_budget < self.max_length:
             raise ValueError(f"token_budget ({self.token_budget}) must be at least max_length "
                              f"({self.max_length})")

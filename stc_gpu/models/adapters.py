@@ -9,6 +9,8 @@ last block, and Hugging Face's last ``hidden_states`` entry is taken *after* it.
 ``hidden.L`` *before* that norm (the raw output of the last block), so that every hidden site is the
 same kind of quantity: the residual stream between blocks. Encoders (BERT, RoBERTa, DistilBERT) have
 no final norm outside their blocks, so there all L+1 sites equal ``output_hidden_states``.
+``final_norm`` names the final norm, so that the model's own output (Hugging Face's
+``last_hidden_state``: the final norm applied to ``hidden.L``) can be captured as well.
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ SUPPORTED_MODEL_TYPES = {
     "mistral": "llama",
     "qwen2": "llama",
 }
+
+#: Families of causal decoders, whose "single" token is the last valid one (else the first).
+DECODER_FAMILIES = frozenset({"gpt2", "llama"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class ModelAdapter:
         True for causal decoders: the single token is the last valid one; else the first ([CLS]/<s>).
     position_offset : int
         Position id of a text's first token (RoBERTa counts from ``padding_idx + 1``).
+    final_norm : torch.nn.Module or None
+        The norm applied after the last block (GPT-2's ``ln_f``, Llama's ``norm``); None for
+        encoders, whose last block's output is already the model's output.
     """
 
     family: str
@@ -62,6 +70,7 @@ class ModelAdapter:
     ffn_width: int
     decoder: bool
     position_offset: int = 0
+    final_norm: torch.nn.Module | None = None
 
     @property
     def n_layers(self) -> int:
@@ -77,7 +86,8 @@ class ModelAdapter:
 def _gpt2(base) -> ModelAdapter:
     blocks = base.h
     return ModelAdapter("gpt2", base, blocks, tuple(b.mlp.c_proj for b in blocks),
-                        base.config.n_embd, blocks[0].mlp.c_fc.nf, decoder=True)
+                        base.config.n_embd, blocks[0].mlp.c_fc.nf, decoder=True,
+                        final_norm=base.ln_f)
 
 
 def _bert(base, family: str = "bert") -> ModelAdapter:
@@ -99,7 +109,8 @@ def _distilbert(base) -> ModelAdapter:
 def _llama(base) -> ModelAdapter:
     blocks = base.layers
     return ModelAdapter("llama", base, blocks, tuple(b.mlp.down_proj for b in blocks),
-                        base.config.hidden_size, blocks[0].mlp.down_proj.in_features, decoder=True)
+                        base.config.hidden_size, blocks[0].mlp.down_proj.in_features, decoder=True,
+                        final_norm=base.norm)
 
 
 _BUILDERS = {

@@ -1,7 +1,8 @@
 """Token heat maps (paper Figure 4b) as standalone HTML: inline CSS, no scripts.
 
-Each token is coloured by the probability the classifier gives the second class: blue below 0.5,
-white at 0.5, red above. Sub-word pieces are shown as the text reads: WordPiece ``##`` pieces join
+Each token is coloured by the probability the classifier gives one class (the second of
+``label_names``): blue below 0.5, white at 0.5, red above. A multiclass text scores one class
+against the rest (:func:`target_label_names`). Sub-word pieces are shown as the text reads: WordPiece ``##`` pieces join
 the previous piece, GPT-2 byte-level ``Ġ`` (and SentencePiece ``▁``) mark a space, byte-level
 characters are decoded back to UTF-8 (pieces that split one character are merged, their scores
 averaged). Each piece keeps its own colour; hovering shows its score.
@@ -81,30 +82,58 @@ def token_heatmaps_html(items: Sequence[Mapping], *, title: str = "Token scores"
                         scheme: str = "auto") -> str:
     """A standalone HTML page with the heat maps of several texts.
 
-    ``items``: mappings with ``tokens`` (n,), ``scores`` (n,) in [0, 1], and optionally ``title``
-    and ``text_score`` (the classifier's probability of ``label_names[1]`` for the whole text).
+    ``items``: mappings with ``tokens`` (n,), ``scores`` (n,) in [0, 1], and optionally
+    ``title``, ``text_score`` (the classifier's probability of the scored class for the whole
+    text) and ``label_names``: the text's own names for score 0 and score 1 (e.g. from
+    :func:`target_label_names`), drawn with a legend of its own; the others use the page's
+    ``label_names``.
     """
-    if len(label_names) != 2:
-        raise ValueError(f"label_names must name 2 classes (score 0 and score 1), got {label_names!r}")
     if not items:
         raise ValueError("no texts to draw")
-    negative, positive = (html.escape(str(name)) for name in label_names)
-    sections = []
+    page_names = _checked_names(label_names)
+    sections, page_legend = [], False
     for number, item in enumerate(items, start=1):
         if "tokens" not in item or "scores" not in item:
             raise ValueError(f"text {number} needs 'tokens' and 'scores'")
+        own = item.get("label_names")
+        names = page_names if own is None else _checked_names(own)
+        page_legend |= own is None
+        positive = names[1]
         pieces = display_pieces(item["tokens"], item["scores"], scheme)
         heading = html.escape(str(item.get("title") or f"Text {number}"))
         if item.get("text_score") is not None:
             heading += f' <span class="score">P({positive}) = {float(item["text_score"]):.3f}</span>'
         spans = "".join(_span(piece, positive) for piece in pieces)
-        sections.append(f'<section><h2>{heading}</h2>\n<div class="text">{spans}</div></section>')
-    legend = (f'<div class="legend"><span>{negative} (0)</span><span class="bar"></span>'
-              f'<span>{positive} (1)</span><span class="score">colour: P({positive}) per token, '
-              "white at 0.5</span></div>")
+        legend = "" if own is None else _legend(names) + "\n"
+        sections.append(f'<section><h2>{heading}</h2>\n{legend}<div class="text">{spans}</div>'
+                        "</section>")
+    legend = _legend(page_names) + "\n" if page_legend else ""
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>"
-            f"<h1>{html.escape(title)}</h1>\n{legend}\n" + "\n".join(sections) + "\n</body></html>\n")
+            f"<h1>{html.escape(title)}</h1>\n{legend}" + "\n".join(sections) + "\n</body></html>\n")
+
+
+def target_label_names(classes: Sequence[str], target: str) -> tuple[str, str]:
+    """Names of score 0 and score 1 when the scores are P(``target``): the other class of a
+    binary task, "not <target>" among several."""
+    if target not in classes:
+        raise ValueError(f"unknown class {target!r}; the classes are {', '.join(classes)}")
+    others = [c for c in classes if c != target]
+    return (others[0] if len(others) == 1 else f"not {target}"), target
+
+
+def _checked_names(names: Sequence[str]) -> tuple[str, str]:
+    """Two label names, HTML-escaped."""
+    if isinstance(names, str) or len(names) != 2:
+        raise ValueError(f"label_names must name 2 classes (score 0 and score 1), got {names!r}")
+    return tuple(html.escape(str(name)) for name in names)
+
+
+def _legend(names: tuple[str, str]) -> str:
+    negative, positive = names
+    return (f'<div class="legend"><span>{negative} (0)</span><span class="bar"></span>'
+            f'<span>{positive} (1)</span><span class="score">colour: P({positive}) per token, '
+            "white at 0.5</span></div>")
 
 
 def score_colour(score: float) -> tuple[int, int, int]:

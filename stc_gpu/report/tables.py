@@ -2,8 +2,9 @@
 
 ``results`` is the dict the pipeline produces (see :mod:`stc_gpu.report.records` for the record
 fields): ``task, model, dataset, metric, probes, probe_best, aggregation, selection, timings, flops``;
-``selection`` maps ``embedding``, ``probe`` and ``agg`` to the configuration picked on the
-validation split, with its ``test_acc`` and ``test_f1``.
+``selection`` maps ``embedding`` and ``own_pooling`` (the references of
+:mod:`stc_gpu.stc.baseline`), ``probe`` and ``agg`` to the configuration picked on the validation
+split, with its ``test_acc`` and ``test_f1``.
 """
 from __future__ import annotations
 
@@ -19,24 +20,27 @@ import numpy as np
 
 from stc_gpu.report.records import best_per, matching, metric_key
 
-_APPROACHES = (("embedding", "Embedding"), ("probe", "Probes"), ("agg", "Agg."))
+#: (selection key, title) of each approach, in the order tables and summaries show them.
+APPROACHES = (("embedding", "Embedding"), ("own_pooling", "Own pooling"), ("probe", "Probes"),
+              ("agg", "Agg."))
 _MISSING = "—"
 
 
 def table4_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
-    """Test scores (%) of the embedding baseline, the best probe and STC, one row per result.
+    """Test scores (%) of the two references, the best probe and STC, one row per result.
 
-    Columns: Dataset/task | Model | Embedding acc | Embedding F1 | Probes acc | Probes F1 |
-    Agg. acc | Agg. F1 (a missing approach shows "—").
+    Columns: Dataset/task | Model | Embedding acc | Embedding F1 | Own pooling acc | Own pooling F1
+    | Probes acc | Probes F1 | Agg. acc | Agg. F1 (a missing approach shows "—"). Own pooling is
+    the model's own sentence pooling (the Embedding for a model that declares none).
     """
     runs = _as_runs(results)
-    header = ["Dataset/task", "Model"] + [f"{title} {m}" for _, title in _APPROACHES
+    header = ["Dataset/task", "Model"] + [f"{title} {m}" for _, title in APPROACHES
                                           for m in ("acc", "macro-F1")]
     body = []
     for run in runs:
         selection = run.get("selection") or {}
         cells = [_task_name(run), str(run.get("model", _MISSING))]
-        for approach, _ in _APPROACHES:
+        for approach, _ in APPROACHES:
             chosen = selection.get(approach) or {}
             cells += [_percent(chosen.get("test_acc")), _percent(chosen.get("test_f1"))]
         body.append(cells)
@@ -44,12 +48,13 @@ def table4_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) ->
 
 
 def selection_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
-    """What the validation split picked for each approach: kind, pool, layer, C, η, L_temp, features."""
-    fields = ("kind", "pool", "layer", "C", "eta", "L_temp", "n_features")
+    """What the validation split picked for each approach: kind, pool, layer, C, η, L_temp,
+    features, and whether the embedding was L2-normalised (own pooling)."""
+    fields = ("kind", "pool", "layer", "C", "eta", "L_temp", "n_features", "normalize")
     header = ["Dataset/task", "Model", "Approach", *fields, "val acc", "val macro-F1"]
     body = []
     for run in _as_runs(results):
-        for approach, title in _APPROACHES:
+        for approach, title in APPROACHES:
             chosen = (run.get("selection") or {}).get(approach)
             if not chosen:
                 continue

@@ -1,5 +1,8 @@
 """Cross-layer aggregation (paper §3.4): salient neurons of layers 0..L_temp, one L1 classifier each.
 
+``L_temp`` is inclusive, as §3.4's formula has it (layers ``0..L_temp``, L_temp = 0..L for hidden
+states, 0..L-1 for FFN activations); Algorithm 1's loop (``while l < L_temp``) reads exclusive.
+
 For one η the aggregated matrix is built incrementally, layer after layer (never re-gathered per
 L_temp); the classifiers for every L_temp are fitted as one batched problem, each seeing only its
 own prefix of columns (the rest are zero, which an L1 fit leaves at zero weight).

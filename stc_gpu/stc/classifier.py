@@ -3,13 +3,15 @@
 A fitted classifier is: which model (name, revision, weight and tokenizer hashes), which pool, which
 salient neurons of which sites (``FeatureBlock``s, layers 0..L_temp) and the final L1 logistic head
 (with its standardisation). ``predict`` runs the model only up to the deepest layer it uses and pools
-only the selected pool.
+only the selected pool, as the features were extracted for training: the same compute dtype, max
+length and token budget (see :meth:`STCClassifier.extractor`).
 """
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -18,6 +20,15 @@ from stc_gpu.config import STCConfig
 from stc_gpu.stc.aggregate import FeatureBlock
 
 _FORMAT = "stc-gpu-classifier/1"
+
+
+class TokenScores(NamedTuple):
+    """Token-level scores of one text: ``tokens`` (n_tokens,) strings, ``scores`` (n_tokens,) the
+    probability of class ``target`` for each token on its own features."""
+
+    tokens: list
+    scores: np.ndarray
+    target: object
 
 
 class STCClassifier:
@@ -126,15 +137,27 @@ class STCClassifier:
         return self.features_from_pooled(pooled)
 
     def extractor(self):
-        """The (cached) extractor limited to the sites and pool this classifier uses."""
+        """The (cached) extractor limited to the sites and pool this classifier uses.
+
+        It extracts as the training features were extracted: the compute dtype, padding side and
+        output dtype recorded in ``model_identity``, the same max length, and the training
+        config's token budget; on ``config.device`` (default: CUDA when available). A float16
+        model on a CPU, which cannot compute in float16, runs in float32, with a warning.
+        """
         if self._extractor is None:
             from stc_gpu.extract import Extractor
+            from stc_gpu.stc.pipeline import fit_device
 
             self._fitted_state()
             sites = self.sites
+            identity = self.model_identity
+            device = fit_device(self.config)
             self._extractor = Extractor.from_pretrained(
                 self.model, revision=self.revision, kinds=tuple(sites), pools=(self.pool,),
-                layers=sites, max_length=self.max_length, device=self.config.device)
+                layers=sites, max_length=self.max_length, device=device,
+                dtype=_serving_dtype(identity.get("dtype"), device),
+                token_budget=self.config.token_budget, padding_side=identity.get("padding_side"),
+                out_dtype=identity.get("out_dtype", "float16"))
             self._check_identity(self._extractor.describe())
         return self._extractor
 
@@ -165,20 +188,48 @@ class STCClassifier:
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """(n_texts,) predicted labels (original label values)."""
+        return self._labels(self.transform(texts))
+
+    def predict_with_proba(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """``(predict(texts), predict_proba(texts))`` from one forward pass over ``texts``."""
         X = self.transform(texts)
+        return self._labels(X), self.head.predict_proba(X)
+
+    def _labels(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.asarray(self.head.predict(X), dtype=np.int64)]
 
-    def token_scores(self, texts: Sequence[str], *, target: int = -1):
+    def class_index(self, label) -> int:
+        """Position of ``label`` in ``classes_``, matched by value or by its string form (so a
+        class given on the command line is found); ValueError naming the classes otherwise."""
+        for i, c in enumerate(self.classes_.tolist()):
+            if c == label or str(c) == str(label):
+                return i
+        raise ValueError(f"unknown class {label!r}; the classes are "
+                         f"{', '.join(map(str, self.classes_.tolist()))}")
+
+    def token_scores(self, texts: Sequence[str], *, target=None) -> list[TokenScores]:
         """Token-level scores (paper §5.3): the head applied to each token's own features.
 
-        Returns a list of ``(tokens, probs)``: tokens (n_tokens,) strings and probs (n_tokens,)
-        the probability of class ``classes_[target]`` for each token alone.
+        ``target``: the class whose probability is scored (a value of ``classes_``, or its string
+        form), or a list / array of one class per text; None scores each text's predicted class
+        (predicting first costs one more pass). Returns one :class:`TokenScores` per text, in
+        input order.
         """
         texts = _check_texts(texts)
+        if target is None:
+            targets = self.predict(texts)
+        elif isinstance(target, (list, tuple, np.ndarray)):
+            if len(target) != len(texts):
+                raise ValueError(f"{len(target)} targets for {len(texts)} texts")
+            targets = list(target)
+        else:
+            targets = [target] * len(texts)
+        columns = [self.class_index(t) for t in targets]
         out = []
-        for tf in self.extractor().token_features(texts):
+        for tf, column in zip(self.extractor().token_features(texts), columns):
             X = self.features_from_pooled(lambda kind, layer: tf.features[kind, layer])
-            out.append((list(tf.tokens), self.head.predict_proba(X)[:, target]))
+            out.append(TokenScores(list(tf.tokens), self.head.predict_proba(X)[:, column],
+                                   self.classes_[column]))
         return out
 
     # ---------------------------------------------------------------- save/load
@@ -223,6 +274,17 @@ class STCClassifier:
             return f"STCClassifier(model={self.config.model!r}, not fitted)"
         return (f"STCClassifier(model={self.model!r}, pool={self.pool!r}, sites={self.sites}, "
                 f"n_features={self.n_features}, classes={self.classes_.tolist()})")
+
+
+def _serving_dtype(trained: str | None, device: str) -> str | None:
+    """The compute dtype to predict with: ``trained`` (the extraction's), except float16 on a CPU
+    (not supported there), which becomes float32 with a warning."""
+    if trained == "float16" and str(device).split(":")[0] == "cpu":
+        warnings.warn("this classifier's features were extracted in float16, which a CPU cannot "
+                      "compute: predicting in float32 (scores may differ in the last digits)",
+                      stacklevel=3)
+        return "float32"
+    return trained
 
 
 def _check_texts(texts) -> list[str]:

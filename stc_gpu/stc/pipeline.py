@@ -3,7 +3,8 @@
 ``run(config)`` is what ``stc-gpu run`` does; ``fit_task`` fits one task on a store entry and
 :meth:`STCClassifier.fit` wraps it for texts.
 Every hyper-parameter (kind, pool, layer, C, η, L_temp) is chosen on the validation split; the test
-split is scored once, at the end, for the three selected models (Embedding, best Probe, Agg.).
+split is scored once, at the end, for the selected models: the two references (Embedding and the
+model's own pooling, :mod:`stc_gpu.stc.baseline`), the best Probe and Agg.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from stc_gpu.config import STCConfig
 from stc_gpu.metrics import metric_key, score
 from stc_gpu.stc.aggregate import (AggCandidate, better_candidate, merge_best_by_depth,
                                    steps_for)
-from stc_gpu.stc.baseline import embedding_baseline
+from stc_gpu.stc.baseline import own_pooling_rule, reference_rows
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.probing import LayerProbe
 from stc_gpu.stc.slabs import SplitRows, read_layer
@@ -126,13 +127,20 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
 
 
 def split_rows(labels, config: STCConfig, split_values=None):
-    """Encode labels and split (stratified, recorded seed); returns (encoder, SplitRows, splits)."""
+    """Encode labels and split (stratified, recorded seed); returns (encoder, SplitRows, splits).
+
+    A split column (``split_values``) with test rows keeps them: ``config.test_fraction`` only
+    carves a test split when the column has none.
+    """
     from stc_gpu.data.labels import LabelEncoder
     from stc_gpu.data.splits import make_splits
 
     encoder = LabelEncoder.fit(labels)
     y = encoder.encode(labels)
-    splits = make_splits(y, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
+    given_test = split_values is not None and any(
+        str(v).strip().lower() == "test" for v in split_values)
+    splits = make_splits(y, val_fraction=config.val_fraction,
+                         test_fraction=None if given_test else config.test_fraction,
                          given=split_values, seed=config.seed)
     return encoder, SplitRows.from_labels(y, splits.train, splits.val, splits.test), splits
 
@@ -149,8 +157,9 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     ``config``; the pipeline passes the extraction's device).
 
     Returns ``(classifier, results, rows)``: the selected :class:`STCClassifier`, a JSON-able dict
-    with every configuration's validation scores, the selection, and the test scores of Embedding,
-    the best Probe and Agg. (test scored once, here, after selection), and the split rows.
+    with every configuration's validation scores, the selection, and the test scores of the
+    references (``embedding``, ``own_pooling``), the best Probe and Agg. (test scored once, here,
+    after selection), and the split rows.
     """
     labels = np.asarray(labels)
     if len(labels) != entry.n_rows:
@@ -171,13 +180,9 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
     agg_sel = {"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
                "C": agg.C, "n_features": agg.n_features, "val_acc": agg.val_acc,
                "val_f1": agg.val_f1, **_test_scores(rows.y_test, agg_pred)}
-    selection = {"probe": probe_sel, "agg": agg_sel}
-    notes = []
-    if "hidden" in entry.kinds and "single" in entry.pools:
-        selection["embedding"] = embedding_baseline(entry, rows, config.C_grid,
-                                                    metric=config.metric, seed=config.seed).as_row()
-    else:
-        notes.append("no Embedding baseline: it needs the hidden kind and the single pool")
+    references, notes = reference_rows(entry, rows, config.C_grid, _own_pooling(identity, config),
+                                       metric=config.metric, seed=config.seed)
+    selection = {**references, "probe": probe_sel, "agg": agg_sel}
     if found.no_signal:
         notes.append("no signal (the all-zero probe scored best on validation), so no neurons "
                      "aggregated from: " + ", ".join(found.no_signal))
@@ -194,6 +199,15 @@ def fit_task(entry, labels, config: STCConfig, *, split_values=None, model_ident
         "notes": notes,
     }
     return clf, results, rows
+
+
+def _own_pooling(identity: dict, config: STCConfig):
+    """The own-pooling rule of the model ``identity`` describes (an extractor's ``describe()``)."""
+    from stc_gpu.models.sentence_pooling import declared_pooling
+
+    name = identity.get("model_name") or config.model
+    return own_pooling_rule(declared_pooling(name, revision=identity.get("revision")),
+                            identity.get("family", ""))
 
 
 def classifier_from_candidate(agg: AggCandidate, classes, identity: dict,
@@ -223,14 +237,16 @@ def extract(config: STCConfig, *, source=None, show_progress: bool = True):
     """Extract (or reuse) the features of ``source`` (default ``config.data``, else the demo
     data) into ``config.store``.
 
-    Returns ``(entry, summary, extractor)``; no forward pass runs when the store already holds
-    these texts for this model.
+    The ``final`` site (the model's output, which the references read) is extracted beside the
+    configured kinds. Returns ``(entry, summary, extractor)``; no forward pass runs when the store
+    already holds these texts for this model.
     """
     from stc_gpu.extract import Extractor
+    from stc_gpu.extract.extractor import FINAL
     from stc_gpu.extract.to_store import extract_to_store
 
     extractor = Extractor.from_pretrained(
-        config.model, revision=config.revision, kinds=tuple(config.kinds),
+        config.model, revision=config.revision, kinds=(*config.kinds, FINAL),
         pools=tuple(config.pools), max_length=config.max_length, device=config.device,
         dtype=config.dtype, token_budget=config.token_budget)
     entry, summary = extract_to_store(
@@ -262,18 +278,18 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     config.save(out / "config.json")
     _write_json(out / "extraction.json", summary.to_dict())
     identity = extractor.describe()
-    mean_tokens = _mean_tokens(extractor, data, config)
+    lengths = token_lengths(extractor, data, config)
     all_results = {}
     with _executor(config, fit_device(config, extractor)) as executor:
         for task, y in labels.items():
             all_results[task] = _run_task(task, y, out / task if len(labels) > 1 else out, entry,
-                                          summary, extractor, identity, mean_tokens, data,
+                                          summary, extractor, identity, lengths, data,
                                           extraction_s, split_values, config, executor,
                                           show_progress)
     return all_results
 
 
-def _run_task(task, y, task_dir, entry, summary, extractor, identity, mean_tokens, data,
+def _run_task(task, y, task_dir, entry, summary, extractor, identity, lengths, data,
               extraction_s, split_values, config, executor, show_progress) -> dict:
     """Fit one task, estimate its cost and write its report; returns its results."""
     t0 = time.perf_counter()
@@ -282,8 +298,10 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, mean_token
                                   show_progress=show_progress,
                                   device=fit_device(config, extractor))
     results.update(task=task, model=config.model, dataset=Path(data).name,
-                   store_entry=str(entry.path), extraction=summary.to_dict())
+                   store_entry=str(entry.path), extraction=summary.to_dict(),
+                   truncation=truncation_record(lengths, extractor.max_length, rows))
     results["timings"].update(extraction_s=extraction_s, fit_s=time.perf_counter() - t0)
+    mean_tokens = float(np.minimum(lengths, extractor.max_length).mean())
     results["flops"] = {**_estimate_flops(extractor, mean_tokens, entry, results),
                         "model": config.model}
     write_report(task_dir, results, clf, entry, rows)
@@ -304,15 +322,25 @@ def _executor(config: STCConfig, device: str):
         yield executor
 
 
-def _mean_tokens(extractor, data, config: STCConfig, sample: int = 2000) -> float:
-    """Mean tokens per text (after truncation), from the first ``sample`` texts (read lazily)."""
+def token_lengths(extractor, data, config: STCConfig, block_rows: int = 4096) -> np.ndarray:
+    """(n_texts,) int64 tokens of every text *before* truncation, at most ``max_length + 1``
+    (one more than the extractor keeps, so a count above ``max_length`` means "was cut")."""
     from stc_gpu.data.readers import iter_text_blocks
+    from stc_gpu.extract.batching import tokenize
 
-    n = min(sample, config.max_texts or sample)
-    texts = next(iter_text_blocks(data, n, text_column=config.text_column, max_texts=n))
-    enc = extractor.tokenizer(texts, truncation=True,
-                              max_length=extractor.max_length)
-    return float(np.mean([len(ids) for ids in enc["input_ids"]]))
+    limit = extractor.max_length + 1
+    blocks = iter_text_blocks(data, block_rows, text_column=config.text_column,
+                              max_texts=config.max_texts)
+    return np.concatenate([tokenize(extractor.tokenizer, texts, limit).lengths
+                           for texts in blocks] or [np.zeros(0, np.int64)])
+
+
+def truncation_record(lengths: np.ndarray, max_length: int, rows: SplitRows) -> dict:
+    """How many texts were cut at ``max_length`` tokens, in all and per split (JSON-able)."""
+    cut = lengths > max_length
+    return {"max_length": int(max_length), "texts": int(cut.size), "truncated": int(cut.sum()),
+            "by_split": {name: int(cut[getattr(rows, name)].sum())
+                         for name in ("train", "val", "test")}}
 
 
 def _estimate_flops(extractor, mean_tokens: float, entry, results) -> dict:

@@ -8,6 +8,7 @@ from tests.conftest import SAMPLE_TEXTS
 
 from stc_gpu.extract import Extractor
 from stc_gpu.models import SUPPORTED_MODEL_TYPES, adapter_for
+from stc_gpu.models.adapters import DECODER_FAMILIES
 from stc_gpu.models.synthetic import random_model_and_tokenizer
 
 TEXTS = SAMPLE_TEXTS[:4]
@@ -60,7 +61,7 @@ def test_adapter_describes_sites(tiny):
     assert adapter.n_layers == 3
     assert adapter.hidden_size == 32 and adapter.ffn_width == 128
     assert len(adapter.ffn_down) == 3
-    assert adapter.decoder == (family in ("gpt2", "llama"))
+    assert adapter.decoder == (family in ("gpt2", "llama")) == (family in DECODER_FAMILIES)
 
 
 def test_unknown_architecture_lists_supported():
@@ -146,3 +147,34 @@ def test_minilm_hidden_states_match_output_hidden_states():
     for layer, states in enumerate(expected):
         torch.testing.assert_close(torch.from_numpy(got[("hidden", layer)]), states[0],
                                    rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding_side", ["right", "left"])
+def test_final_site_is_the_models_last_hidden_state(tiny, padding_side):
+    """final.L is Hugging Face's last_hidden_state (after GPT-2's ln_f / Llama's norm), pooled as
+    every site is; hidden.L stays before the norm."""
+    family, model, tokenizer = tiny
+    extractor = Extractor(model, tokenizer, kinds=("hidden", "final"), out_dtype="float32",
+                          padding_side=padding_side)
+    assert extractor.layers["final"] == [3] and extractor.units["final"] == 32
+    got = extractor.extract(TEXTS).features
+    for row, text in enumerate(TEXTS):
+        enc = tokenizer([text], return_tensors="pt")
+        with torch.no_grad():
+            last = model(**enc).last_hidden_state[0]
+        single = last[-1] if family in ("gpt2", "llama") else last[0]
+        torch.testing.assert_close(torch.from_numpy(got["final", "single"][0, row]), single,
+                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(torch.from_numpy(got["final", "mean"][0, row]), last.mean(0),
+                                   rtol=1e-5, atol=1e-5)
+    before_norm = torch.from_numpy(got["hidden", "single"][-1])
+    after_norm = torch.from_numpy(got["final", "single"][0])
+    assert torch.allclose(before_norm, after_norm) == (family not in ("gpt2", "llama"))
+
+
+def test_final_site_needs_every_block():
+    model, tokenizer = random_model_and_tokenizer("gpt2", SAMPLE_TEXTS)
+    with pytest.raises(ValueError, match="final site .* every block"):
+        Extractor(model, tokenizer, kinds=("hidden", "final"), max_layer=1)
+    ex = Extractor(model, tokenizer, kinds=("ffn", "final"), layers=[0])
+    assert ex.layers == {"ffn": [0], "final": [3]}

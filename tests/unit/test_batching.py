@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from tests.conftest import SAMPLE_TEXTS
 
-from stc_gpu.extract.batching import (DEFAULT_MAX_LENGTH_CAP, default_max_length, pad_batch,
-                                      plan_batches, tokenize)
+from stc_gpu.extract.batching import default_max_length, pad_batch, plan_batches, tokenize
 from stc_gpu.models.synthetic import random_config, simple_tokenizer
 
 RT_SNIPPETS = Path(__file__).parents[2] / "stc_gpu" / "demo" / "rt_snippets.csv.gz"
@@ -103,8 +103,18 @@ def test_default_max_length():
     assert default_max_length(tokenizer, random_config("bert", max_positions=128)) == 128
     # RoBERTa's table has 42 rows; positions start at pad_token_id + 1 = 1, leaving 41
     assert default_max_length(tokenizer, random_config("roberta", max_positions=40)) == 41
-    assert default_max_length(tokenizer, random_config("gpt2", max_positions=4096)) == \
-        DEFAULT_MAX_LENGTH_CAP
+    # the model's own limit, not a cap of 512: GPT-2 reads 1,024 tokens (the paper's setting)
+    assert default_max_length(tokenizer, random_config("gpt2", max_positions=1024)) == 1024
+    assert default_max_length(tokenizer, random_config("llama", max_positions=4096)) == 4096
+    tokenizer.model_max_length = 2048
+    assert default_max_length(tokenizer, random_config("gpt2", max_positions=4096)) == 2048
+
+
+def test_default_max_length_needs_a_stated_limit():
+    tokenizer = simple_tokenizer(SAMPLE_TEXTS)
+    tokenizer.model_max_length = int(1e30)
+    with pytest.raises(ValueError, match="pass max_length"):  # a config without a position table
+        default_max_length(tokenizer, SimpleNamespace(model_type="custom"))
 
 
 @pytest.mark.integration

@@ -38,7 +38,17 @@ def test_run_selects_on_validation_and_beats_chance(ran):
     config, results = ran
     res = results["label"]
     sel = res["selection"]
-    assert set(sel) == {"embedding", "probe", "agg"}
+    assert set(sel) == {"embedding", "own_pooling", "probe", "agg"}
+    # both references read the model's output (final.L); a model declaring no sentence pooling
+    # has the Embedding as its own-pooling reference
+    assert (sel["embedding"]["kind"], sel["embedding"]["pool"]) == ("final", "single")
+    assert {k: v for k, v in sel["own_pooling"].items() if k != "rule"} == sel["embedding"]
+    assert "no sentence pooling declared" in sel["own_pooling"]["rule"]
+    from stc_gpu.cli import _summary_table
+
+    own = next(line for line in _summary_table(res).splitlines() if line.startswith("own pool"))
+    assert own.endswith("the Embedding: no sentence pooling declared (no sentence-transformers "
+                        "modules.json)")
     # The planted word is linearly visible in the embeddings' mean pool: far above chance.
     assert sel["agg"]["test_acc"] >= 0.8
     assert sel["probe"]["test_acc"] >= 0.8
@@ -65,11 +75,12 @@ def test_report_files(ran):
     for task in ("label", "topic"):
         folder = config.out + "/" + task
         saved = json.loads(open(f"{folder}/results.json").read())
-        for name in ("embedding", "probe", "agg"):
+        for name in ("embedding", "own_pooling", "probe", "agg"):
             assert saved["selection"][name]["test_acc"] == results[task]["selection"][name][
                 "test_acc"]
         table = open(f"{folder}/table.md").read()
-        assert "Embedding" in table and "Probes" in table and "Agg." in table
+        for title in ("Embedding", "Own pooling", "Probes", "Agg."):
+            assert title in table
         for png in ("layer_curve.png", "salient_histograms.png", "what_which_where_ffn.png"):
             assert open(f"{folder}/{png}", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
         assert saved["flops"]["speedup"] > 0
@@ -97,7 +108,8 @@ def test_saved_classifier_predicts_raw_texts_like_the_pipeline(ran, corpus):
     assert clf.extractor().layers == {k: v for k, v in clf.sites.items()}
     assert clf.extractor().pools == (clf.pool,)
     scored = clf.token_scores(test_texts[:2])
-    assert len(scored) == 2 and all(len(t) == len(s) for t, s in scored)
+    assert len(scored) == 2 and all(len(s.tokens) == len(s.scores) for s in scored)
+    assert [s.target for s in scored] == list(pred[:2])  # each text's predicted class
 
 
 def test_second_run_reuses_the_store(ran, corpus):
@@ -116,6 +128,10 @@ def test_cli_run_predict_explain(corpus, tmp_path):
                               "hidden", "--pools", "mean", "--config", str(_toml(tmp_path))])
     assert res.exit_code == 0, res.output
     assert "agg" in res.output and "test acc" in res.output
+    assert "truncated: 0 of 320 texts at 64 tokens" in res.output
+    assert "embedding" not in res.output  # --pools mean: no single token, so no references
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    assert "no Embedding baseline: it needs the single pool" in notes
     res = runner.invoke(cli, ["predict", str(out / "classifier"), "good movie", "bad film"])
     assert res.exit_code == 0, res.output
     assert [line.split("\t")[1] for line in res.stdout.strip().splitlines()] == [
@@ -209,3 +225,53 @@ def test_aggregated_neurons_are_algorithm_1_on_the_chosen_probe_weights(ran):
         assert k == np.count_nonzero(energy) or energy[:k].sum() > agg.eta * energy.sum()
         assert np.array_equal(np.sort((coef ** 2).sum(axis=0)[list(block.ids)])[::-1],
                               energy[:k])
+
+
+def test_test_labels_cannot_leak(ran, corpus, tmp_path):
+    """Permuting the test labels (shuffled among the test rows, or the classes swapped there)
+    changes no validation score, no selection and no saved weight: only the test scores (the split
+    is the recorded one, given as a split column)."""
+    from stc_gpu.store.feature_store import StoreEntry
+
+    config, results = ran
+    _, _, _, _, labels = corpus
+    entry = StoreEntry.open(results["label"]["store_entry"])
+    splits = results["label"]["splits"]
+    split_values = np.empty(len(labels), dtype=object)
+    for name, given in (("train", "train"), ("val", "validation"), ("test", "test")):
+        split_values[splits[name]] = given
+    labels = np.asarray(labels)
+    test = np.asarray(splits["test"])
+    shuffled, swapped = labels.copy(), labels.copy()
+    shuffled[test] = np.random.default_rng(0).permutation(labels[test])
+    swapped[test] = np.where(labels[test] == "pos", "neg", "pos")
+    assert (shuffled != labels).sum() > len(test) // 4
+    config = STCConfig(**{**config.to_dict(), "C_grid": [0.1, 1.0, 10.0, 100.0]})
+    (clf_a, res_a, _), *permuted = [
+        pipeline.fit_task(entry, y, config, split_values=split_values, show_progress=False)
+        for y in (labels, shuffled, swapped)]
+    for clf_b, res_b, _ in permuted:
+        _assert_same_but_test(clf_a, res_a, clf_b, res_b, tmp_path)
+
+
+def _without_test(value):
+    """``value`` (results) without its test scores and timings."""
+    if isinstance(value, dict):
+        return {k: _without_test(v) for k, v in value.items()
+                if not k.startswith("test_") and k != "timings"}
+    if isinstance(value, list):
+        return [_without_test(v) for v in value]
+    return value
+
+
+def _assert_same_but_test(clf_a, res_a, clf_b, res_b, tmp_path):
+    assert _without_test(res_a) == _without_test(res_b)
+    assert res_a["selection"]["agg"]["test_acc"] != res_b["selection"]["agg"]["test_acc"]
+    for clf, folder in ((clf_a, tmp_path / "a"), (clf_b, tmp_path / "b")):
+        clf.save(folder)
+    for name in ("classifier.json", "head/probe.json"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text(), name
+    weights_a, weights_b = (np.load(tmp_path / f / "head" / "probe.npz") for f in ("a", "b"))
+    assert sorted(weights_a.files) == sorted(weights_b.files)
+    for name in weights_a.files:
+        np.testing.assert_array_equal(weights_a[name], weights_b[name])

@@ -12,7 +12,8 @@ from stc_gpu.report import (layer_table_markdown, plot_layer_curve, plot_salient
                             plot_what_which_where, read_results_json, selection_markdown,
                             table4_markdown, token_heatmap_html, token_heatmaps_html,
                             write_results_json)
-from stc_gpu.report.heatmap import _byte_decoder, display_pieces, score_colour
+from stc_gpu.report.heatmap import (_byte_decoder, display_pieces, score_colour,
+                                   target_label_names)
 from stc_gpu.report.records import best_per, matching, metric_key, n_layers, only_value
 from stc_gpu.report.tables import to_jsonable
 
@@ -66,8 +67,21 @@ def test_record_helpers():
 def test_table4_shape_and_values():
     table = table4_markdown(_results())
     lines = table.strip().splitlines()
-    assert lines[0].startswith("| Dataset/task | Model | Embedding acc | Embedding macro-F1 | Probes acc")
-    assert lines[2] == "| rt / sentiment | tiny-bert | — | — | 68.00 | 67.50 | 72.51 | 71.00 |"
+    assert lines[0].startswith("| Dataset/task | Model | Embedding acc | Embedding macro-F1 | "
+                               "Own pooling acc | Own pooling macro-F1 | Probes acc")
+    assert lines[2] == ("| rt / sentiment | tiny-bert | — | — | — | — | 68.00 | 67.50 | 72.51 "
+                        "| 71.00 |")
+    both = _results()
+    both["selection"].update(
+        embedding={"kind": "final", "pool": "single", "layer": 3, "C": 0.1, "test_acc": 0.6,
+                   "test_f1": 0.59},
+        own_pooling={"kind": "final", "pool": "mean", "layer": 3, "C": 1.0, "normalize": True,
+                     "test_acc": 0.65, "test_f1": 0.64})
+    assert table4_markdown(both).strip().splitlines()[2] == (
+        "| rt / sentiment | tiny-bert | 60.00 | 59.00 | 65.00 | 64.00 | 68.00 | 67.50 | 72.51 | 71.00 |")
+    own = selection_markdown(both).strip().splitlines()[3]
+    assert own.startswith("| rt / sentiment | tiny-bert | Own pooling | final | mean | 3 | 1 |")
+    assert "| True |" in own
     two = table4_markdown([_results(), {**_results(), "task": "rt", "model": "m|x"}])
     assert two.strip().splitlines()[3].startswith(r"| rt | m\|x |")
     with pytest.raises(ValueError, match="no results"):
@@ -77,7 +91,7 @@ def test_table4_shape_and_values():
 def test_selection_table():
     lines = selection_markdown(_results()).strip().splitlines()
     assert len(lines) == 4  # header, rule, probe, agg (no embedding)
-    assert "| Agg. | ffn | max | — | 1 | 0.5 | 2 | 150 | 73.50 | 71.50 |" in lines[3]
+    assert "| Agg. | ffn | max | — | 1 | 0.5 | 2 | 150 | — | 73.50 | 71.50 |" in lines[3]
 
 
 def test_layer_table_picks_best_eta_on_validation():
@@ -248,6 +262,20 @@ def test_several_heatmaps_in_one_page():
              {"tokens": ["bad", "##ly"], "scores": np.array([0.1, 0.2])}]
     page = token_heatmaps_html(items, title="All")
     assert page.count("<section>") == 2 and "P(positive) = 0.910" in page and "Text 2" in page
+
+
+def test_each_text_can_score_its_own_class():
+    items = [{"tokens": ["goal"], "scores": [0.9], "label_names": target_label_names(
+                 ["news", "sport", "tech"], "sport"), "text_score": 0.8},
+             {"tokens": ["chip"], "scores": [0.7], "label_names": ("not tech", "tech")}]
+    page = token_heatmaps_html(items)
+    first, second = page.split("<section>")[1:]
+    assert "not sport (0)" in first and "P(sport) = 0.800" in first and 'P(sport) = 0.900"' in first
+    assert "not tech (0)" in second and 'title="P(tech) = 0.700"' in second
+    assert "negative (0)" not in page  # no text uses the page's names: no page legend
+    assert target_label_names(["neg", "pos"], "neg") == ("pos", "neg")
+    with pytest.raises(ValueError, match="unknown class 'x'"):
+        target_label_names(["neg", "pos"], "x")
 
 
 @pytest.mark.parametrize("tokens, scores, kwargs, match", [

@@ -12,7 +12,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from stc_gpu.config import PAPER_C_GRID, STCConfig
+from stc_gpu.config import DEFAULT_C_GRID, STCConfig
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path, l1_objective, sklearn_C_from_alpha
 from stc_gpu.probe import sklearn_backend
 from stc_gpu.probe.path import _fit_each
@@ -61,7 +61,7 @@ def _reference(Xs, y, alpha):
 
 
 def _paper_alphas(n):
-    return [alpha_from_sklearn_C(C, n) for C in PAPER_C_GRID]
+    return [alpha_from_sklearn_C(C, n) for C in DEFAULT_C_GRID]
 
 
 @pytest.mark.parametrize("data", [_rt_bag_of_words, _multiclass], ids=["rt-binary", "multiclass"])
@@ -91,7 +91,7 @@ def test_objectives_match_a_tightly_converged_reference(data):
         default = fit_path(X, y, alphas, backend="sklearn", max_iter=DEFAULTS.max_iter,
                            tol=DEFAULTS.tol, multiclass="multinomial")
     assert tight.converged.all() and default.converged.all()
-    for a, (C, alpha) in enumerate(zip(PAPER_C_GRID, alphas)):
+    for a, (C, alpha) in enumerate(zip(DEFAULT_C_GRID, alphas)):
         reference = _reference(Xs, y, alpha)
         assert tight.objective[0, a] == pytest.approx(reference, rel=1e-4)
         # at the pipeline's tol the objective is that close where regularisation is strong;
