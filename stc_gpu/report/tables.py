@@ -47,6 +47,24 @@ def table4_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) ->
     return _markdown(header, body)
 
 
+def multilabel_markdown(results: Mapping[str, Any]) -> str:
+    """Test F1 (%) of a multi-label task: one row per label (its support, each approach's F1),
+    then micro-F1, macro-F1 and subset accuracy over the label sets (``results["scores"]``)."""
+    scores = results.get("scores") or {}
+    approaches = [(key, title) for key, title in APPROACHES if key in scores]
+    header = ["Label", "Test rows"] + [f"{title} F1" for _, title in approaches]
+    body = []
+    for label in results["labels"]:
+        support = results["label_counts"][label]["test"]
+        body.append([str(label), str(support)] + [
+            _percent(scores[key]["per_label"][label]["f1"]) for key, _ in approaches])
+    for name, title in (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"),
+                        ("subset_acc", "subset accuracy")):
+        body.append([title, str(results["n"]["test"])]
+                    + [_percent(scores[key][name]) for key, _ in approaches])
+    return f"{_task_name(results)} ({results.get('model', _MISSING)})\n\n" + _markdown(header, body)
+
+
 def selection_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
     """What the validation split picked for each approach: kind, pool, layer, C, η, L_temp,
     features, and whether the embedding was L2-normalised (own pooling)."""

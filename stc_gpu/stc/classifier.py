@@ -136,29 +136,34 @@ class STCClassifier:
 
         return self.features_from_pooled(pooled)
 
-    def extractor(self):
+    def extractor(self, *, sites: dict | None = None, pools: tuple | None = None):
         """The (cached) extractor limited to the sites and pool this classifier uses.
 
         It extracts as the training features were extracted: the compute dtype, padding side and
         output dtype recorded in ``model_identity``, the same max length, and the training
         config's token budget; on ``config.device`` (default: CUDA when available). A float16
         model on a CPU, which cannot compute in float16, runs in float32, with a warning.
+        ``sites`` (kind -> layers) and ``pools`` ask for a new, uncached one covering those
+        instead, with the same settings (one extraction for several classifiers of a model).
         """
-        if self._extractor is None:
+        if self._extractor is None or sites is not None or pools is not None:
             from stc_gpu.extract import Extractor
             from stc_gpu.stc.pipeline import fit_device
 
             self._fitted_state()
-            sites = self.sites
             identity = self.model_identity
             device = fit_device(self.config)
-            self._extractor = Extractor.from_pretrained(
-                self.model, revision=self.revision, kinds=tuple(sites), pools=(self.pool,),
-                layers=sites, max_length=self.max_length, device=device,
+            extractor = Extractor.from_pretrained(
+                self.model, revision=self.revision, kinds=tuple(sites or self.sites),
+                pools=pools or (self.pool,), layers=sites or self.sites,
+                max_length=self.max_length, device=device,
                 dtype=_serving_dtype(identity.get("dtype"), device),
                 token_budget=self.config.token_budget, padding_side=identity.get("padding_side"),
                 out_dtype=identity.get("out_dtype", "float16"))
-            self._check_identity(self._extractor.describe())
+            self._check_identity(extractor.describe())
+            if sites is not None or pools is not None:
+                return extractor
+            self._extractor = extractor
         return self._extractor
 
     def _check_identity(self, described: dict) -> None:
@@ -173,8 +178,11 @@ class STCClassifier:
         """(n_texts, n_features): the selected salient neurons of ``texts``."""
         texts = _check_texts(texts)
         extractor = self.extractor()
-        block = extractor.extract(texts)
+        return self.features_from_block(extractor.extract(texts), extractor)
 
+    def features_from_block(self, block, extractor) -> np.ndarray:
+        """(n_texts, n_features) head input from the features ``block`` that ``extractor``
+        extracted (it must capture this classifier's sites and pool)."""
         def pooled(kind, layer):
             return block.features[kind, self.pool][extractor.layers[kind].index(layer)]
 
