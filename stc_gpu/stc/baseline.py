@@ -71,7 +71,7 @@ def reference_rows(entry, rows: SplitRows, Cs, rule: OwnPooling, *, metric: str 
     reference the entry cannot give is left out, and a note says why."""
     if FINAL not in entry.kinds:
         return {}, [f"no Embedding or own-pooling reference: the entry has no {FINAL} site "
-                    f"(extract with kinds including {FINAL!r})"]
+                    f"(extract with kinds including {FINAL!r} and every layer, no max_layer)"]
     layer = entry.layers(FINAL)[0]
     out, notes = {}, []
     if "single" in entry.pools:

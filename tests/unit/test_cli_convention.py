@@ -95,3 +95,29 @@ def test_the_positional_forms_stay_as_hidden_aliases(tmp_path):
     assert missing.exit_code == 1 and "no feature store at" in missing.output
     same = CliRunner().invoke(cli, ["store", "ls", str(tmp_path / "none")])
     assert same.output == missing.output
+
+
+def test_run_takes_the_extraction_options_of_extract(tmp_path):
+    """--max-layer stops the model there (no final site, so no references, and a note says
+    why); --block-rows, --token-budget and --dtype reach the extraction."""
+    import json
+
+    from stc_gpu.store.feature_store import StoreEntry
+    from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
+
+    texts, labels = planted_corpus(60)
+    data = write_corpus(tmp_path / "d.csv", texts, labels)
+    model = save_tiny_model(tmp_path / "model", texts=texts)
+    res = CliRunner().invoke(cli, ["run", "--model", str(model), "--data", str(data), "--store",
+                                   str(tmp_path / "store"), "--out", str(tmp_path / "out"),
+                                   "--max-layer", "1", "--block-rows", "25", "--token-budget",
+                                   "256", "--dtype", "float32", "--pools", "mean", "--C-grid",
+                                   "1", "--eta-grid", "0.8", "--quiet"])
+    assert res.exit_code == 0, res.output
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    entry = StoreEntry.open(results["store_entry"])
+    assert entry.kinds == ("hidden", "ffn") and entry.block_rows == 25
+    assert entry.layers("hidden") == [0, 1] and entry.layers("ffn") == [0, 1]
+    assert entry.metadata["model"]["dtype"] == "float32"
+    assert {r["layer"] for r in results["probes"]} == {0, 1}
+    assert any("no Embedding or own-pooling reference" in note for note in results["notes"])
