@@ -63,13 +63,8 @@ class STCClassifier:
         """
         from stc_gpu.stc import pipeline
 
-        identity, extractor = None, None
-        if hasattr(X, "features") and hasattr(X, "n_rows"):  # a feature-store entry
-            entry = X
-        else:
-            entry, _, extractor = pipeline.extract(self.config, source=_check_texts(X),
-                                                   show_progress=show_progress)
-            identity = extractor.describe()
+        entry, identity, extractor = pipeline.entry_for(X, self.config,
+                                                        show_progress=show_progress)
         fitted, self.results_, _ = pipeline.fit_task(
             entry, y, self.config, split_values=split_values, model_identity=identity,
             executor=executor, show_progress=show_progress,

@@ -59,13 +59,8 @@ class MultiLabelSTC:
         sets = y if isinstance(y, LabelSets) else multilabel_task.label_sets(y, self.config,
                                                                              labels)
         multilabel_task.split_labels(sets, self.config, split_values)
-        identity, extractor = None, None
-        if hasattr(X, "features") and hasattr(X, "n_rows"):  # a feature-store entry
-            entry = X
-        else:
-            entry, _, extractor = pipeline.extract(self.config, source=_check_texts(X),
-                                                   show_progress=show_progress)
-            identity = extractor.describe()
+        entry, identity, extractor = pipeline.entry_for(X, self.config,
+                                                        show_progress=show_progress)
         fitted, self.results_, _ = multilabel_task.fit_multilabel_task(
             entry, sets, self.config, split_values=split_values, model_identity=identity,
             executor=executor, show_progress=show_progress,

@@ -297,6 +297,17 @@ def extract(config: STCConfig, *, source=None, show_progress: bool = True):
     return entry, summary, extractor
 
 
+def entry_for(X, config: STCConfig, *, show_progress: bool = True):
+    """``(entry, identity, extractor)`` for ``X``: a feature-store entry as it is (no identity or
+    extractor), or texts (a sequence of str) extracted with ``config`` (reused when stored)."""
+    if hasattr(X, "features") and hasattr(X, "n_rows"):  # a feature-store entry
+        return X, None, None
+    from stc_gpu.stc.classifier import _check_texts
+
+    entry, _, extractor = extract(config, source=_check_texts(X), show_progress=show_progress)
+    return entry, extractor.describe(), extractor
+
+
 def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     """``stc-gpu run``: the whole pipeline for every label column; writes the report to ``out``.
 

@@ -3,7 +3,7 @@
 All layers of a (kind, pool) are fitted as one batched problem (they share labels), in groups
 bounded by ``max_batch_bytes``; every (layer, C) fit is scored on the validation split and the
 best C per layer is kept for sparsification (never "whichever C finished last"). The labels of a
-multi-label task share the slabs (:func:`probe_labels`). A layer whose
+multi-label task share the slabs and the batch (:func:`probe_labels`). A layer whose
 chosen probe has no non-zero weight has no signal: it contributes no neurons (``no_signal``).
 """
 from __future__ import annotations
@@ -74,7 +74,8 @@ def probe_labels(entry, kind: str, pool: str, layers, label_rows: Sequence[Split
                  on_fits=None) -> list[ProbeSweep]:
     """:func:`probe_kind_pool` for several tasks on the same rows (the labels of a multi-label
     task): each layer's slab is read once and fitted for every task in ``label_rows`` (one
-    :class:`SplitRows` per task, all with the same train / val / test rows).
+    :class:`SplitRows` per task, all with the same train / val / test rows); binary tasks are
+    solved in one batch with the layers (:func:`~stc_gpu.probe.fit_path` with (n, T) labels).
 
     on_fits : optional callable(int) told how many (layer, C) fits each solver step finished.
     Returns one :class:`ProbeSweep` per task, in ``label_rows`` order.
@@ -92,13 +93,27 @@ def probe_labels(entry, kind: str, pool: str, layers, label_rows: Sequence[Split
         slabs = [read_layer(entry, kind, pool, layer, rows)[:2] for layer in chunk]
         X_train = np.stack([s[0] for s in slabs])
         X_val = np.stack([s[1] for s in slabs])
+        fit = dict(backend=backend, device=device, max_iter=max_iter, tol=tol,
+                   multiclass=multiclass, metric=metric, patience=patience, on_fits=on_fits)
+        if len(label_rows) > 1 and all(_binary(task) for task in label_rows):
+            # binary tasks: one batched solve of every (layer, task), problem p T + t
+            Y_train = np.stack([task.y_train for task in label_rows], axis=1)
+            Y_val = np.stack([task.y_val for task in label_rows], axis=1)
+            result = fit_path(X_train, Y_train, alphas, eval_set=(X_val, Y_val), **fit)
+            for t, (sweep, task) in enumerate(zip(sweeps, label_rows)):
+                _record(sweep, result, chunk, task, kind, pool, Cs, alphas, metric,
+                        problems=[p * len(label_rows) + t for p in range(len(chunk))])
+            continue
         for sweep, task in zip(sweeps, label_rows):
-            result = fit_path(X_train, task.y_train, alphas, backend=backend, device=device,
-                              eval_set=(X_val, task.y_val), max_iter=max_iter, tol=tol,
-                              multiclass=multiclass, metric=metric, patience=patience,
-                              on_fits=on_fits)
+            result = fit_path(X_train, task.y_train, alphas, eval_set=(X_val, task.y_val), **fit)
             _record(sweep, result, chunk, task, kind, pool, Cs, alphas, metric)
     return sweeps
+
+
+def _binary(rows: SplitRows) -> bool:
+    """Whether the task's labels are 0/1 with both in its train rows."""
+    return bool(np.isin(rows.y_train, (0, 1)).all() and np.unique(rows.y_train).size == 2
+                and np.isin(rows.y_val, (0, 1)).all())
 
 
 def _shared_rows(label_rows: Sequence[SplitRows]) -> SplitRows:
@@ -112,9 +127,10 @@ def _shared_rows(label_rows: Sequence[SplitRows]) -> SplitRows:
 
 
 def _record(sweep: ProbeSweep, result, chunk, rows: SplitRows, kind, pool, Cs, alphas,
-            metric) -> None:
-    """Every (layer, C) fit of ``result`` into ``sweep``, and the chosen probe per layer."""
-    for p, layer in enumerate(chunk):
+            metric, problems=None) -> None:
+    """Every (layer, C) fit of ``result`` into ``sweep``, and the chosen probe per layer
+    (layer i of ``chunk`` is problem ``problems[i]`` of the result, default i)."""
+    for p, layer in zip(problems or range(len(chunk)), chunk):
         scores = np.empty(len(Cs))
         estimators = []
         for a, C in enumerate(Cs):

@@ -139,9 +139,10 @@ def test_cli_predict_prints_label_sets(ran):
     assert "labels/loud" in explained.output
 
 
-def test_sharing_the_slab_reads_changes_no_result(ran, monkeypatch):
-    """Each label's search over the shared reads equals its own single-label search on the same
-    rows, and two labels read exactly the slabs one label reads."""
+def test_sharing_the_slab_reads_and_the_solve_changes_no_result(ran, monkeypatch):
+    """Two labels read exactly the slabs one label reads; their probes are solved in one batch
+    and score on validation as each label's own search does (to within the solver's
+    tolerance: a near-tie in the working set may order it differently)."""
     root, texts, tags, _, results = ran
     entry = StoreEntry.open(results["store_entry"])
     config = STCConfig(pools=["mean"], C_grid=[1.0, 10.0], eta_grid=[0.3, 0.8],
@@ -158,9 +159,13 @@ def test_sharing_the_slab_reads_changes_no_result(ran, monkeypatch):
     reads_both, reads[:] = list(reads), []
     alone = [pipeline.search(entry, task, config, show_progress=False) for task in tasks]
     assert sorted(reads_both) == sorted(reads[:len(reads) // 2])
+    key = ("kind", "pool", "layer", "C")
     for shared, own in zip(both, alone):
-        assert shared.probe_rows == own.probe_rows and shared.agg_rows == own.agg_rows
-        assert shared.best_agg.blocks == own.best_agg.blocks
+        assert [[r[k] for k in key] for r in shared.probe_rows] == [
+            [r[k] for k in key] for r in own.probe_rows]
+        for a, b in zip(shared.probe_rows, own.probe_rows):
+            assert abs(a["val_f1"] - b["val_f1"]) <= 0.03, (a, b)
+        assert abs(shared.best_agg.val_f1 - own.best_agg.val_f1) <= 0.03
 
 
 def test_python_api_fits_label_sets_and_names_a_missing_label(ran, tmp_path):
