@@ -171,7 +171,8 @@ def combine_summaries(summaries: list[ExtractionSummary], n_blocks: int) -> Extr
         blocks_already_done=n_blocks - written,
         bytes_written=sum(s.bytes_written for s in summaries),
         write_seconds=sum(s.write_seconds for s in summaries),
-        seconds=max(s.seconds for s in summaries))
+        seconds=max(s.seconds for s in summaries),
+        texts_reused=sum(s.texts_reused for s in summaries))
 
 
 def extract_distributed(source: TextSource, extractor, store_path: str | Path,

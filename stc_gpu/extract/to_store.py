@@ -12,10 +12,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from stc_gpu.data.readers import TextScan, TextSource, iter_text_blocks, scan_texts
+from stc_gpu.extract.reuse import extract_reusing
 from stc_gpu.store import layout
 from stc_gpu.store.feature_store import FeatureStore, StoreEntry
 from stc_gpu.store.fingerprint import model_fingerprint, text_digests
 from stc_gpu.store.lock import exclusive_lock
+from stc_gpu.store.row_index import RowIndex
 from stc_gpu.store.writer import (BlockWriter, EntryLayout, check_entry_matches, prepare_entry,
                                   remove_torn_writes)
 
@@ -36,6 +38,7 @@ class ExtractionSummary:
     bytes_written: int     # uncompressed feature bytes handed to the store
     write_seconds: float   # time the writer thread spent writing
     seconds: float         # wall time of the whole call
+    texts_reused: int = 0  # texts read from other entries of the same extraction instead
 
     @property
     def reused(self) -> bool:
@@ -72,7 +75,9 @@ class ExtractionSummary:
                     f"({self.blocks_already_done} blocks), no forward pass needed")
         return "\n".join([
             f"entry {self.entry_key}: wrote {self.blocks_written} blocks "
-            f"({self.blocks_already_done} were already done)",
+            f"({self.blocks_already_done} were already done)"
+            + (f"; {self.texts_reused:,} texts read from other entries of this model"
+               * bool(self.texts_reused)),
             f"texts {self.texts:,}  tokens {self.tokens:,}  truncated {self.truncated:,}  "
             f"padding ratio {self.padding_ratio:.3f}",
             f"time {self.seconds:.1f} s  {self.texts_per_s:,.1f} texts/s  "
@@ -111,7 +116,9 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     First pass: read, validate and hash every row (bad input raises ValueError before any forward
     pass). Second pass: blocks of ``block_rows`` texts -> ``extractor.extract`` -> writer thread.
     Blocks already written are skipped, so a killed run resumes; a complete entry is returned
-    without any forward pass.
+    without any forward pass. Texts that other entries of the same extraction hold (another
+    subset or order of the same texts: :mod:`stc_gpu.store.row_index`) are copied from them, not
+    run through the model again.
 
     Parameters
     ----------
@@ -177,7 +184,8 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
     remove_torn_writes(entry, todo)
     todo_rows = sum(stop - start for start, stop in
                     (layout.block_bounds(b, entry.block_rows, entry.n_rows) for b in todo))
-    texts = tokens = truncated = slots = 0
+    texts = tokens = truncated = slots = reused = 0
+    index = RowIndex.beside(entry, extractor.describe(), EntryLayout.of(extractor))
     with BlockWriter(entry) as writer, tqdm(total=todo_rows, desc="extracting", unit=" texts",
                                             disable=not progress or not todo) as bar:
         blocks = iter_text_blocks(source, entry.block_rows, text_column=text_column,
@@ -189,9 +197,13 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
             if not np.array_equal(text_digests(block_texts), digests[start:stop]):
                 raise ValueError(f"{entry.metadata['source']}: rows {start}-{stop - 1} changed "
                                  "between the validation pass and the extraction pass")
-            result = extractor.extract(block_texts, progress=bar if progress else None)
+            shown = bar if progress else None
+            result, n_read = extract_reusing(
+                lambda rest: extractor.extract(rest, progress=shown), block_texts,
+                digests[start:stop], index, progress=shown)
             writer.submit(block, result.features)
-            texts += len(block_texts)
+            texts += len(block_texts) - n_read
+            reused += n_read
             tokens += result.n_tokens
             truncated += result.n_truncated
             slots += result.n_slots
@@ -206,4 +218,5 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
     return ExtractionSummary(
         entry.key, texts, tokens, truncated, slots, blocks_written=n_todo,
         blocks_already_done=int(done.sum()), bytes_written=writer.bytes_written,
-        write_seconds=writer.seconds_writing, seconds=time.perf_counter() - t_start)
+        write_seconds=writer.seconds_writing, seconds=time.perf_counter() - t_start,
+        texts_reused=reused)

@@ -223,8 +223,8 @@ def test_failures_damage_nothing_and_resume(tmp_path):
         with pytest.raises(ValueError, match="row 5"):
             _extract(bad, store)
     assert _snapshot(store) == before  # bad input: nothing touched, no new folder
-    with pytest.raises(RuntimeError, match="simulated"):
-        _extract(TEXTS, store, _FailingExtractor(fail_at_call=3))
+    with pytest.raises(RuntimeError, match="simulated"):  # block 0 is read from TEXTS[:9]'s
+        _extract(TEXTS, store, _FailingExtractor(fail_at_call=2))  # entry: no call
     entry = FeatureStore.open(store).entry(reference.dataset_fingerprint[:8])
     assert entry.blocks_done().tolist() == [True, True, False, False, False]
     np.testing.assert_array_equal(entry.features("ffn", "mean", 1, rows=slice(0, 16)),
