@@ -280,7 +280,7 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     identity = extractor.describe()
     lengths = token_lengths(extractor, data, config)
     all_results = {}
-    with _executor(config, fit_device(config, extractor)) as executor:
+    with executor_for(config, fit_device(config, extractor)) as executor:
         for task, y in labels.items():
             all_results[task] = _run_task(task, y, out / task if len(labels) > 1 else out, entry,
                                           summary, extractor, identity, lengths, data,
@@ -309,7 +309,7 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, lengths, d
 
 
 @contextlib.contextmanager
-def _executor(config: STCConfig, device: str):
+def executor_for(config: STCConfig, device: str):
     """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process); its
     workers get GPUs when the fits run on CUDA (``device``, from :func:`fit_device`)."""
     if not (config.workers or config.scheduler):
@@ -399,17 +399,17 @@ def _salient_histograms(task_dir: Path, clf: STCClassifier, entry, rows: SplitRo
 
     X = clf.features_from_entry(entry, rows.val)
     layer_features, neuron_ids, start = {}, {}, 0
-    for b in clf.blocks:
+    for b in clf.blocks_:
         name = f"{b.kind}.{b.layer}"
         layer_features[name] = X[:, start:start + len(b.ids)]
         neuron_ids[name] = list(b.ids)
         start += len(b.ids)
-    sel = clf.selection
+    sel = clf.selection_
     key = f"val_{metric_key(results['metric'])}"
     curve = {r["L_temp"]: r[key] for r in results["aggregation"]
              if (r["kind"], r["pool"], r["eta"], r["C"]) == (sel["kind"], sel["pool"], sel["eta"],
                                                              sel["C"])}
-    scores = {f"{b.kind}.{b.layer}": curve[b.layer] for b in clf.blocks if b.layer in curve}
+    scores = {f"{b.kind}.{b.layer}": curve[b.layer] for b in clf.blocks_ if b.layer in curve}
     return plot_salient_histograms(layer_features, rows.y_val, [str(c) for c in results["classes"]],
                                    task_dir / "salient_histograms.png", agg_scores=scores,
                                    neuron_ids=neuron_ids)

@@ -54,21 +54,21 @@ def built_with(monkeypatch):
 def test_a_cuda_host_predicts_in_the_trained_dtype_and_budget(multiclass, built_with, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     clf = STCClassifier.load(multiclass)
-    assert clf.model_identity["dtype"] == "float32"  # extracted on this CPU
+    assert clf.model_identity_["dtype"] == "float32"  # extracted on this CPU
     clf.extractor()
     assert built_with["device"] == "cuda"
     assert built_with["dtype"] == "float32"  # not the CUDA default, float16
     assert (built_with["max_length"], built_with["token_budget"]) == (48, 2048)
-    assert built_with["padding_side"] == clf.model_identity["padding_side"]
+    assert built_with["padding_side"] == clf.model_identity_["padding_side"]
     clf = STCClassifier.load(multiclass)
-    clf.model_identity["dtype"] = "bfloat16"
+    clf.model_identity_["dtype"] = "bfloat16"
     clf.extractor()
     assert built_with["dtype"] == "bfloat16"
 
 
 def test_a_float16_classifier_on_a_cpu_predicts_in_float32(multiclass, built_with):
     clf = STCClassifier.load(multiclass, device="cpu")
-    clf.model_identity["dtype"] = "float16"
+    clf.model_identity_["dtype"] = "float16"
     with pytest.warns(UserWarning, match="float16.*float32"):
         clf.extractor()
     assert (built_with["device"], built_with["dtype"]) == ("cpu", "float32")
@@ -76,7 +76,7 @@ def test_a_float16_classifier_on_a_cpu_predicts_in_float32(multiclass, built_wit
 
 def test_a_different_model_is_still_refused(multiclass):
     clf = STCClassifier.load(multiclass)
-    clf.model_identity["weights_sha256"] = "0" * 64
+    clf.model_identity_["weights_sha256"] = "0" * 64
     with pytest.raises(ValueError, match="does not match the one this classifier was trained on"):
         clf.extractor()
 

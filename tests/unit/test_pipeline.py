@@ -106,7 +106,7 @@ def test_saved_classifier_predicts_raw_texts_like_the_pipeline(ran, corpus):
     assert proba.shape == (len(test_texts), 2) and np.allclose(proba.sum(1), 1)
     # Prediction captures only the sites and the pool the classifier reads.
     assert clf.extractor().layers == {k: v for k, v in clf.sites.items()}
-    assert clf.extractor().pools == (clf.pool,)
+    assert clf.extractor().pools == (clf.pool_,)
     scored = clf.token_scores(test_texts[:2])
     assert len(scored) == 2 and all(len(s.tokens) == len(s.scores) for s in scored)
     assert [s.target for s in scored] == list(pred[:2])  # each text's predicted class
