@@ -165,10 +165,16 @@ def test_clone_of_a_fitted_classifier_is_unfitted_and_pickle_keeps_it(fitted, co
     assert fresh.get_params() == fitted.get_params()
     with pytest.raises(NotFittedError, match="not fitted yet"):
         fresh.predict(texts[:2])
-    proba = fitted.predict_proba(texts[:5])  # builds and caches the extractor
+    new = ["a good film", "an awful plot"]
+    proba = fitted.predict_proba(new)  # not in the store: builds and caches the extractor
+    assert "_extractor" in vars(fitted)
     again = pickle.loads(pickle.dumps(fitted))
     assert "_extractor" not in vars(again)
-    np.testing.assert_array_equal(again.predict_proba(texts[:5]), proba)
+    np.testing.assert_array_equal(again.predict_proba(new), proba)
+    # the training texts are read from the store, and score as the model computes them
+    unstored = again.set_params(store=None)
+    np.testing.assert_allclose(fitted.predict_proba(texts[:30]), unstored.predict_proba(texts[:30]),
+                               atol=1e-4)
 
 
 @pytest.mark.parametrize("bad, error, message", [
