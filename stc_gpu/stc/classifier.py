@@ -2,8 +2,8 @@
 
 A fitted classifier is: which model (name, revision, weight and tokenizer hashes), which pool, which
 salient neurons of which sites (``FeatureBlock``s, layers 0..L_temp) and the final L1 logistic head
-(with its standardisation). ``predict`` runs the model only up to the deepest layer it uses and pools
-only the selected pool.
+(with its standardisation). ``predict`` loads and runs the model only up to the deepest layer it uses
+and pools only the selected pool.
 """
 from __future__ import annotations
 
@@ -134,7 +134,8 @@ class STCClassifier:
             sites = self.sites
             self._extractor = Extractor.from_pretrained(
                 self.model, revision=self.revision, kinds=tuple(sites), pools=(self.pool,),
-                layers=sites, max_length=self.max_length, device=self.config.device)
+                layers=sites, max_length=self.max_length, device=self.config.device,
+                truncate=True)
             self._check_identity(self._extractor.describe())
         return self._extractor
 
