@@ -19,7 +19,8 @@ SITES = {"hidden": [0, 2], "ffn": [1]}
 
 def tiny_classifier(root: Path, family: str, *, pool: str = "mean", sites=None,
                     n_classes: int = 2, multiclass: str = "ovr", n_texts: int = 120):
-    """``(classifier, texts)``: a head fitted on a few neurons of ``sites`` of a saved tiny model.
+    """``(classifier, texts)``: a head fitted on a few neurons of ``sites`` of a saved tiny model
+    (``root/<family>-model``, saved by ``save_tiny_model`` unless it exists).
 
     The head sees neurons 0, 3, 6, ... of each site's features on a planted corpus, labels in
     ``0..n_classes-1``; ``classes_`` are the corpus's label names.
