@@ -52,7 +52,7 @@ def model_card(serving: dict, config: dict, results: dict | None = None) -> str:
     config : the classifier's ``STCConfig.to_dict()``
     results : the run's ``results.json`` for this classifier's task, when available
     """
-    model, sel = serving["model"], serving.get("selection", {})
+    model, sel, check = serving["model"], serving.get("selection", {}), serving["check"]
     classes = ", ".join(f"`{c}`" for c in serving["classes"])
     sites = "\n".join(f"| {b['kind']}.{b['layer']} | {len(b['ids'])} | "
                       f"{', '.join(map(str, b['ids'][:12]))}{' ...' if len(b['ids']) > 12 else ''} |"
@@ -71,7 +71,7 @@ def model_card(serving: dict, config: dict, results: dict | None = None) -> str:
         f"(L_temp = {sel.get('L_temp')}); the later blocks and the model's head are not in the "
         "export",
         f"- features: {serving['n_features']} neurons, {serving['pool']}-pooled over the valid "
-        f"tokens, in {serving['feature_dtype']} as in training, standardised, then an L1 "
+        f"tokens, in {serving['feature_dtype']}, standardised, then an L1 "
         f"logistic head ({serving['head']})",
         f"- tokens: at most {serving['max_length']} per text (longer texts are cut on the "
         f"{serving['truncation_side']})", "",
@@ -90,6 +90,10 @@ def model_card(serving: dict, config: dict, results: dict | None = None) -> str:
         "Out of that domain, check it on labelled examples first. The probabilities come from a "
         "logistic model and are not calibrated beyond the training distribution. Do not use it "
         "alone for decisions about people.", "",
+        "## Checked", "",
+        f"onnxruntime against the torch classifier (float32) on {check['texts']} texts padded "
+        f"right and left: features within {check['max_feature_difference']:.1e} (relative), "
+        f"probabilities within {check['max_probability_difference']:.1e}.", "",
         "## Serving", "",
         "```python",
         "from stc_gpu.export.runtime import ExportedClassifier  # onnxruntime + tokenizers + numpy",
@@ -97,8 +101,8 @@ def model_card(serving: dict, config: dict, results: dict | None = None) -> str:
         "clf.predict([\"some text\"]), clf.predict_proba([\"some text\"])",
         "```", "",
         "`model.onnx` inputs: `input_ids`, `attention_mask` (int64, batch x tokens, padding on "
-        "either side); output: `probabilities` (float32, batch x classes, columns in the order "
-        "of `classes` in `serving.json`). `manifest.json` holds the sha256 of every file; the "
+        "either side); outputs: `probabilities` (float32, batch x classes, columns in the order "
+        "of `classes` in `serving.json`) and `features` (the head's input, batch x neurons). `manifest.json` holds the sha256 of every file; the "
         "runtime refuses a folder that does not match it.", "",
     ]
     return "\n".join(lines)

@@ -7,9 +7,10 @@ install ``onnxruntime tokenizers numpy`` and this one file (or ``stc-gpu --no-de
     clf = ExportedClassifier("exported/")          # refuses a corrupt or partial folder
     clf.predict(["A moving, beautifully acted film."]), clf.predict_proba([...])
 
-An export folder holds ``model.onnx`` (token ids + mask -> class probabilities), ``tokenizer/``,
-``serving.json`` (classes, tokenisation, the pool and neuron ids), ``README.md`` (the model card)
-and ``manifest.json`` (format version and the sha256 and size of every other file), written last.
+An export folder holds ``model.onnx`` (token ids + mask -> class probabilities, and the head's
+input features as a second output), ``tokenizer/``, ``serving.json`` (classes, tokenisation, the
+pool and neuron ids, the export's check), ``README.md`` (the model card) and ``manifest.json``
+(format version and the sha256 and size of every other file), written last.
 """
 from __future__ import annotations
 
@@ -156,8 +157,8 @@ class ExportedClassifier:
         ids = self.token_ids(texts)
         out = np.empty((len(ids), len(self.classes_)), dtype=np.float32)
         for rows, input_ids, mask in self._batches(ids):
-            out[rows] = self.session.run(None, {"input_ids": input_ids,
-                                                "attention_mask": mask})[0]
+            out[rows] = self.session.run(["probabilities"], {"input_ids": input_ids,
+                                                             "attention_mask": mask})[0]
         return out
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
