@@ -308,6 +308,21 @@ def explain(classifier, texts, texts_file, out_file, device, target):
     click.echo(f"wrote {out_file}")
 
 
+@cli.command("export")
+@click.argument("classifier", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="New folder for the export (must not exist or be empty).")
+def export(classifier, out_dir):
+    """Export a saved CLASSIFIER as ONNX + tokenizer + model card, served by onnxruntime alone."""
+    from stc_gpu.export.writer import export_classifier
+
+    try:
+        out = export_classifier(classifier, out_dir)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {out} (serve it with stc_gpu.export.runtime.ExportedClassifier)")
+
+
 def _gather_texts(texts, texts_file) -> list[str]:
     texts = list(texts)
     if texts_file:

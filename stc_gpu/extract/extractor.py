@@ -23,6 +23,7 @@ from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, DEFAULT_TOKEN_BU
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
 from stc_gpu.extract.pooling import POOLS, length_spans, single_token_index, span_pool
 from stc_gpu.models.adapters import ModelAdapter, adapter_for
+from stc_gpu.models.truncate import blocks_needed, truncate as truncate_model
 
 KINDS = ("hidden", "ffn")
 #: The model's own output state, at layer L: the final norm (GPT-2's ``ln_f``, Llama's ``norm``)
@@ -307,6 +308,8 @@ class Extractor:
     padding_side : "left" or "right" (default: the tokenizer's); results do not depend on it
     pool_backend : "auto" (fused Triton kernel on CUDA when available), "torch" or "triton"
     model_name, revision : identity recorded by :meth:`describe`
+    truncate : drop the blocks past the last captured site, and the pooler, before the move to
+        ``device`` (:func:`stc_gpu.models.truncate.truncate`; the model is changed in place)
 
     Notes
     -----
@@ -318,7 +321,8 @@ class Extractor:
     def __init__(self, model, tokenizer, *, kinds=KINDS, pools=POOLS, layers=None,
                  max_layer=None, max_length=None, device=None, dtype=None, out_dtype="float16",
                  token_budget=None, model_name=None, revision=None, padding_side=None,
-                 pool_backend="auto", max_pad_fraction=DEFAULT_MAX_PAD_FRACTION):
+                 pool_backend="auto", max_pad_fraction=DEFAULT_MAX_PAD_FRACTION,
+                 truncate=False):
         self.kinds = tuple(kinds)
         self.pools = tuple(pools)
         known = KINDS + (FINAL,)
@@ -334,10 +338,16 @@ class Extractor:
 
         self.adapter = adapter_for(model)
         self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
-        self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
-        self.tokenizer = tokenizer
         self.n_layers = self.adapter.n_layers
         self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)
+        if truncate:
+            if FINAL in self.kinds:
+                raise ValueError(f"the {FINAL!r} site needs the whole model: it cannot be "
+                                 "captured with truncate=True")
+            self.adapter = truncate_model(model, blocks_needed(self.layers))
+        self.model = (self.adapter.base if truncate else model).eval().requires_grad_(False).to(
+            device=self.device, dtype=self.dtype)
+        self.tokenizer = tokenizer
         self.units = {k: self.adapter.ffn_width if k == "ffn" else self.adapter.hidden_size
                       for k in self.kinds}
 
@@ -374,6 +384,11 @@ class Extractor:
         model, tokenizer = load_model_and_tokenizer(name_or_path, revision=revision)
         kwargs.setdefault("model_name", name_or_path)
         return cls(model, tokenizer, revision=revision, **kwargs)
+
+    @property
+    def pad_id(self) -> int:
+        """Token id that pads a batch (the tokenizer's pad token, else its end-of-text, else 0)."""
+        return self._pad_id
 
     def describe(self) -> dict:
         """JSON-able identity of the extraction (the store's model fingerprint).
