@@ -122,6 +122,8 @@ def store_ls(path):
     for i in infos:
         blocks = f"{i.blocks_done}/{i.n_blocks}"
         state = "" if i.complete else "  (incomplete: rerun extract to resume)"
+        if i.blocks_damaged:
+            state = f"  ({i.blocks_damaged} damaged blocks: rerun extract to rewrite them)"
         click.echo(f"{i.key:<33}  {i.model_name[:24]:<24}  {i.n_rows:>9,}  {blocks:>9}  "
                    f"{_mib(i.size_bytes):>12}  {i.source or '?'}{state}")
 
@@ -138,12 +140,14 @@ def store_info(path, entry_key):
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     meta = entry.metadata
-    done = entry.blocks_done()
+    done, damaged = entry.block_states()
     lines = [("entry", entry.key), ("model fingerprint", entry.model_fingerprint),
              ("dataset fingerprint", entry.dataset_fingerprint),
              ("source", f"{meta.get('source')} (column {meta.get('text_column')!r})"),
              ("rows", f"{entry.n_rows:,} in {entry.n_blocks} blocks of {entry.block_rows}"),
              ("complete", f"{'yes' if done.all() else 'no'} ({int(done.sum())}/{done.size} blocks)"),
+             *([("damaged", f"blocks {damaged}: marked done but chunks are missing; "
+                            "rerun extract to rewrite them")] if damaged else []),
              ("size on disk", _mib(entry.size_bytes())),
              ("dtype", f"{entry.dtype}, compressor {meta.get('compressor')}"),
              ("pools", ", ".join(entry.pools))]

@@ -22,7 +22,7 @@ from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, DEFAULT_TOKEN_BU
                                       default_max_length, pad_batch, plan_batches, tokenize)
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
 from stc_gpu.extract.pooling import POOLS, length_spans, single_token_index, span_pool
-from stc_gpu.models.adapters import ModelAdapter, adapter_for
+from stc_gpu.models.adapters import ModelAdapter, adapter_for, unchunk_feed_forward
 from stc_gpu.models.truncate import blocks_needed, truncate as truncate_model
 
 KINDS = ("hidden", "ffn")
@@ -30,6 +30,10 @@ KINDS = ("hidden", "ffn")
 #: applied to ``hidden.L``, i.e. Hugging Face's ``last_hidden_state``; for encoders, which have no
 #: final norm, the same as ``hidden.L``. Captured on request (``kinds``), for the baselines.
 FINAL = "final"
+#: Version of what the stored features are (capture sites, pooling, dtypes), part of
+#: :meth:`Extractor.describe` and so of the store's model fingerprint. Bump it only when the
+#: features an unchanged model and text give change; a release that does not keeps every entry.
+FEATURE_FORMAT = 1
 
 _OUT_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 _COMPUTE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -315,7 +319,8 @@ class Extractor:
     -----
     ``hidden.L`` is the output of the last block *before* any final norm (GPT-2's ``ln_f``,
     Llama's ``norm``); ``final.L`` is after it (see :data:`FINAL` and
-    :mod:`stc_gpu.models.adapters`).
+    :mod:`stc_gpu.models.adapters`). A chunked FFN (``chunk_size_feed_forward > 0``) is switched
+    to unchunked, which gives the same activations.
     """
 
     def __init__(self, model, tokenizer, *, kinds=KINDS, pools=POOLS, layers=None,
@@ -337,6 +342,7 @@ class Extractor:
         self.dtype = _resolve_dtype(dtype, self.device)
 
         self.adapter = adapter_for(model)
+        unchunk_feed_forward(model)  # the FFN hooks must see whole sequences
         self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
         self.n_layers = self.adapter.n_layers
         self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)
@@ -395,10 +401,9 @@ class Extractor:
 
         ``weights_sha256`` hashes the base model's state dict as it was given to the constructor
         (before the move to ``device``/``dtype``), so it does not depend on where features are
-        computed; the compute dtype is recorded separately.
+        computed; the compute dtype is recorded separately. The package version is not part of it
+        (every release would re-extract everything): :data:`FEATURE_FORMAT` is.
         """
-        from stc_gpu import __version__
-
         return {
             "model_name": self.model_name,
             "revision": self.revision,
@@ -414,7 +419,7 @@ class Extractor:
             "pools": list(self.pools),
             "layers": {k: list(v) for k, v in self.layers.items()},
             "units": dict(self.units),
-            "stc_gpu_version": __version__,
+            "feature_format": FEATURE_FORMAT,
         }
 
     def _plan(self, tokenized) -> list[np.ndarray]:
