@@ -122,6 +122,8 @@ def store_ls(path):
     for i in infos:
         blocks = f"{i.blocks_done}/{i.n_blocks}"
         state = "" if i.complete else "  (incomplete: rerun extract to resume)"
+        if i.blocks_damaged:
+            state = f"  ({i.blocks_damaged} damaged blocks: rerun extract to rewrite them)"
         click.echo(f"{i.key:<33}  {i.model_name[:24]:<24}  {i.n_rows:>9,}  {blocks:>9}  "
                    f"{_mib(i.size_bytes):>12}  {i.source or '?'}{state}")
 
@@ -138,12 +140,14 @@ def store_info(path, entry_key):
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     meta = entry.metadata
-    done = entry.blocks_done()
+    done, damaged = entry.block_states()
     lines = [("entry", entry.key), ("model fingerprint", entry.model_fingerprint),
              ("dataset fingerprint", entry.dataset_fingerprint),
              ("source", f"{meta.get('source')} (column {meta.get('text_column')!r})"),
              ("rows", f"{entry.n_rows:,} in {entry.n_blocks} blocks of {entry.block_rows}"),
              ("complete", f"{'yes' if done.all() else 'no'} ({int(done.sum())}/{done.size} blocks)"),
+             *([("damaged", f"blocks {damaged}: marked done but chunks are missing; "
+                            "rerun extract to rewrite them")] if damaged else []),
              ("size on disk", _mib(entry.size_bytes())),
              ("dtype", f"{entry.dtype}, compressor {meta.get('compressor')}"),
              ("pools", ", ".join(entry.pools))]
@@ -306,6 +310,21 @@ def explain(classifier, texts, texts_file, out_file, device, target):
              for s, label, p in zip(scored, labels, probs)]
     Path(out_file).write_text(token_heatmaps_html(items))
     click.echo(f"wrote {out_file}")
+
+
+@cli.command("export")
+@click.argument("classifier", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="New folder for the export (must not exist or be empty).")
+def export(classifier, out_dir):
+    """Export a saved CLASSIFIER as ONNX + tokenizer + model card, served by onnxruntime alone."""
+    from stc_gpu.export.writer import export_classifier
+
+    try:
+        out = export_classifier(classifier, out_dir)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {out} (serve it with stc_gpu.export.runtime.ExportedClassifier)")
 
 
 def _gather_texts(texts, texts_file) -> list[str]:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from stc_gpu.extract.reuse import extract_reusing
 from stc_gpu.store import layout
 from stc_gpu.store.feature_store import FeatureStore, StoreEntry
 from stc_gpu.store.fingerprint import model_fingerprint, text_digests
-from stc_gpu.store.lock import exclusive_lock
+from stc_gpu.store.lock import claim_entry, join_entry
 from stc_gpu.store.row_index import RowIndex
 from stc_gpu.store.writer import (BlockWriter, EntryLayout, check_entry_matches, prepare_entry,
                                   remove_torn_writes)
@@ -86,23 +86,21 @@ class ExtractionSummary:
         ])
 
 
-def _writer_lock_name(rank: int, world_size: int) -> str:
-    if world_size == 1:
-        return layout.LOCK_NAME
-    return f"{layout.LOCK_NAME}.rank{rank}of{world_size}"
-
-
-def _tell_user(message: str) -> None:
+def tell_user(message: str) -> None:
+    """Print ``message`` to stderr without breaking a progress bar."""
     tqdm.write(message, file=sys.stderr)
 
 
-def _complete_entry(path: Path, model_fp: str, dataset_fp: str,
-                    spec: EntryLayout) -> StoreEntry | None:
+def complete_entry(scan: TextScan, extractor, store_path: str | Path) -> StoreEntry | None:
+    """The entry for (extractor, scanned texts) if it is complete (checked against the
+    extractor's layout: ValueError if it differs), else None; creates the store if absent."""
+    path = entry_path(scan, extractor, store_path)
     try:
         entry = StoreEntry.open(path)
     except ValueError:
         return None
-    check_entry_matches(entry, model_fp, dataset_fp, spec)
+    check_entry_matches(entry, model_fingerprint(extractor.describe()), scan.fingerprint,
+                        EntryLayout.of(extractor))
     return entry if entry.is_complete else None
 
 
@@ -110,7 +108,8 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
                      text_column: str = "text", block_rows: int = 4096,
                      max_texts: int | None = None, progress: bool = True, rank: int = 0,
                      world_size: int = 1, wait: bool = False, compressor: str = "none",
-                     scan: TextScan | None = None) -> tuple[StoreEntry, ExtractionSummary]:
+                     scan: TextScan | None = None,
+                     job: str | None = None) -> tuple[StoreEntry, ExtractionSummary]:
     """Extract features of every text into the store entry for (extractor, texts).
 
     First pass: read, validate and hash every row (bad input raises ValueError before any forward
@@ -126,11 +125,14 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     extractor : an :class:`stc_gpu.extract.extractor.Extractor` (or anything with its interface).
     block_rows : rows per block and per chunk, for a new entry (an existing one keeps its own).
     rank, world_size : this process computes the blocks ``b`` with ``b % world_size == rank``.
-    wait : if another process is writing the entry, wait for it (True) or raise
+    wait : if another job is writing the entry, wait for it (True) or raise
         :class:`~stc_gpu.store.lock.StoreLockedError` naming it (False).
     compressor : ``"none"`` or ``"zstd"`` for the feature arrays of a new entry.
     scan : the first pass's result, if the caller already ran :func:`scan_texts` on ``source``
         with the same ``text_column`` and ``max_texts`` (the first pass is then skipped).
+    job : the id of the writer job this call is a rank of, whose leader holds the entry (see
+        :func:`~stc_gpu.store.lock.claim_entry`; the caller has created the entry); None makes the
+        call a job of its own.
     """
     if block_rows < 1:
         raise ValueError(f"block_rows must be positive, not {block_rows}")
@@ -141,16 +143,16 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     t_start = time.perf_counter()
     if scan is None:
         scan = scan_texts(source, text_column=text_column, max_texts=max_texts, progress=progress)
-    description = extractor.describe()
-    store = FeatureStore.create(store_path)
-    model_fp, spec = model_fingerprint(description), EntryLayout.of(extractor)
-    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
-    entry = _complete_entry(path, model_fp, scan.fingerprint, spec)
+    entry = complete_entry(scan, extractor, store_path)
     if entry is None:
-        with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait,
-                            notify=_tell_user):
-            entry = create_entry(scan, extractor, store_path, block_rows=block_rows,
-                                 text_column=text_column, compressor=compressor)
+        path = entry_path(scan, extractor, store_path)
+        with ExitStack() as stack:
+            if job is None:
+                job = stack.enter_context(claim_entry(path, wait=wait, notify=tell_user))
+                create_entry(scan, extractor, store_path, block_rows=block_rows,
+                             text_column=text_column, compressor=compressor)
+            stack.enter_context(join_entry(path, job))
+            entry = StoreEntry.open(path)
             return entry, _run_blocks(source, extractor, entry, scan.digests, text_column,
                                       max_texts, progress, rank, world_size, t_start)
     summary = ExtractionSummary(entry.key, 0, 0, 0, 0, 0, entry.n_blocks, 0, 0.0,
@@ -162,17 +164,20 @@ def create_entry(scan: TextScan, extractor, store_path: str | Path, *, block_row
                  text_column: str = "text", compressor: str = "none") -> StoreEntry:
     """Open the store entry for (extractor, scanned texts), creating store and entry if needed.
 
-    Holds the entry's short init lock meanwhile; nothing is extracted. An existing entry is
-    checked against the extractor's layout (ValueError if it differs) and returned as it is.
+    Call as the entry's writer job (:func:`~stc_gpu.store.lock.claim_entry` on
+    :func:`entry_path`); nothing is extracted. An existing entry is checked against the
+    extractor's layout (ValueError if it differs) and returned as it is.
     """
     store = FeatureStore.create(store_path)
-    description = extractor.describe()
-    model_fp = model_fingerprint(description)
-    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
-    with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
-        return prepare_entry(store.root, description, scan.digests, scan.fingerprint,
-                             EntryLayout.of(extractor), block_rows=block_rows,
-                             text_column=text_column, source=scan.name, compressor=compressor)
+    return prepare_entry(store.root, extractor.describe(), scan.digests, scan.fingerprint,
+                         EntryLayout.of(extractor), block_rows=block_rows,
+                         text_column=text_column, source=scan.name, compressor=compressor)
+
+
+def entry_path(scan: TextScan, extractor, store_path: str | Path) -> Path:
+    """The folder of the entry for (extractor, scanned texts); creates the store if absent."""
+    store = FeatureStore.create(store_path)
+    return layout.entry_dir(store.root, model_fingerprint(extractor.describe()), scan.fingerprint)
 
 
 def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_column: str,

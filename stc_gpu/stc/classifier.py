@@ -2,9 +2,9 @@
 
 A fitted classifier is: which model (name, revision, weight and tokenizer hashes), which pool, which
 salient neurons of which sites (``FeatureBlock``s, layers 0..L_temp) and the final L1 logistic head
-(with its standardisation). ``predict`` runs the model only up to the deepest layer it uses and pools
-only the selected pool, as the features were extracted for training: the same compute dtype, max
-length and token budget (see :meth:`STCClassifier.extractor`).
+(with its standardisation). ``predict`` loads and runs the model only up to the deepest layer it
+uses and pools only the selected pool, as the features were extracted for training: the same
+compute dtype, max length and token budget (see :meth:`STCClassifier.extractor`).
 
 It is a scikit-learn estimator on raw texts: the STC options are its parameters
 (``get_params`` / ``set_params`` / ``clone``), fitted state ends in ``_``, and it works in a
@@ -280,7 +280,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
                 layers=sites, max_length=self.max_length_, device=device,
                 dtype=_serving_dtype(identity.get("dtype"), device),
                 token_budget=self.config_.token_budget, padding_side=identity.get("padding_side"),
-                out_dtype=identity.get("out_dtype", "float16"))
+                out_dtype=identity.get("out_dtype", "float16"), truncate=True)
             self._check_identity(self._extractor.describe())
         return self._extractor
 
