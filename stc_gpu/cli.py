@@ -218,7 +218,8 @@ def run(config_file, quiet, label_columns, kinds, pools, C_grid, eta_grid, **opt
     for task, res in results.items():
         click.echo(f"\n[{task}]")
         click.echo(_summary_table(res))
-    click.echo(f"\nreport: {config.out}")
+        click.echo(f"report: {res['report']}")
+    click.echo(f"\nreport folder: {config.out}")
 
 
 #: The built-in demo uses this many RT snippets so it finishes in minutes on 2 CPU cores.
