@@ -222,7 +222,8 @@ def run(config_file, quiet, label_columns, kinds, pools, C_grid, eta_grid, **opt
     for task, res in results.items():
         click.echo(f"\n[{task}]")
         click.echo(_summary_table(res))
-    click.echo(f"\nreport: {config.out}")
+        click.echo(f"report: {res['report']}")
+    click.echo(f"\nreport folder: {config.out}")
 
 
 #: The built-in demo uses this many RT snippets so it finishes in minutes on 2 CPU cores.
@@ -284,14 +285,19 @@ def predict(classifier, texts, texts_file, device, proba):
               show_default=True, help="HTML file to write.")
 @click.option("--device", help="cpu, cuda or cuda:N.")
 @click.option("--class", "target",
-              help="Score this class at every token [default: each text's predicted class].")
-def explain(classifier, texts, texts_file, out_file, device, target):
-    """Token-level heat map (paper §5.3): each token scored by the classifier on its own.
+              help="Explain this class [default: each text's predicted class].")
+@click.option("--method", type=click.Choice(["attribution", "tokenwise", "both"]), default="both",
+              show_default=True,
+              help="attribution: each token's exact share of the logit; tokenwise: each token "
+                   "through the classifier on its own (paper §5.3).")
+def explain(classifier, texts, texts_file, out_file, device, target, method):
+    """Token-level explanations of CLASSIFIER's predictions on TEXTS, as an HTML page.
 
-    Each token is coloured by the probability of one class (its predicted class, or --class),
-    binary or multiclass alike.
+    The exact attribution splits the logit of one class (the predicted one, or --class) into one
+    share per token plus the intercept (special tokens included, marked); the token-wise view
+    (paper §5.3) colours each token by the probability the classifier gives it on its own.
     """
-    from stc_gpu.report.heatmap import target_label_names, token_heatmaps_html
+    from stc_gpu.report.heatmap import explanations_html
     from stc_gpu.stc.classifier import STCClassifier
 
     texts = _gather_texts(texts, texts_file)
@@ -299,16 +305,17 @@ def explain(classifier, texts, texts_file, out_file, device, target):
         clf = STCClassifier.load(classifier, device=device)
         if target is not None:
             clf.class_index(target)  # an unknown class fails before the model loads
-        labels, probs = clf.predict_with_proba(texts)
-        scored = clf.token_scores(texts, target=labels if target is None else target)
+        explained = clf.explain(texts, target=target)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
-    classes = [str(c) for c in clf.classes_]
-    items = [{"tokens": s.tokens, "scores": s.scores, "title": f"predicted: {label}",
-              "label_names": target_label_names(classes, str(s.target)),
-              "text_score": p[clf.class_index(s.target)]}
-             for s, label, p in zip(scored, labels, probs)]
-    Path(out_file).write_text(token_heatmaps_html(items))
+    headings = [f"predicted: {e.predicted}" for e in explained]
+    Path(out_file).write_text(explanations_html(explained, [str(c) for c in clf.classes_],
+                                                headings, method=method))
+    if method != "tokenwise":
+        for e, text in zip(explained, texts):
+            top = ", ".join(f"{token} {share:+.2f}" for token, share in e.largest())
+            click.echo(f"{e.predicted}\tlogit({e.target}) {e.logit:+.2f} = intercept "
+                       f"{e.intercept:+.2f} + tokens {e.shares.sum():+.2f}\t{top}\t{text}")
     click.echo(f"wrote {out_file}")
 
 

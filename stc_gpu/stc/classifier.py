@@ -361,27 +361,24 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         """Token-level scores (paper §5.3): the head applied to each token's own features.
 
         ``target``: the class whose probability is scored (a value of ``classes_``, or its string
-        form), or a list / array of one class per text; None scores each text's predicted class
-        (predicting first costs one more pass). Returns one :class:`TokenScores` per text, in
-        input order.
+        form), or a list / array of one class per text; None scores each text's predicted class.
+        Returns one :class:`TokenScores` per text, in input order (the ``tokenwise`` view of
+        :meth:`explain`).
         """
+        return [TokenScores(e.tokens, e.tokenwise, e.target)
+                for e in self.explain(texts, target=target)]
+
+    def explain(self, texts: Sequence[str], *, target=None, extractor=None) -> list:
+        """Per text, its token-wise scores and the exact attribution of its logit to its tokens
+        (:class:`stc_gpu.stc.attribution.TokenExplanation`), from one forward pass.
+
+        ``target`` as in :meth:`token_scores`; ``extractor``: one capturing at least this
+        classifier's sites (default :meth:`extractor`).
+        """
+        from stc_gpu.stc.attribution import explain_texts
+
         self._check_fitted()
-        texts = _check_texts(texts)
-        if target is None:
-            targets = self.predict(texts)
-        elif isinstance(target, (list, tuple, np.ndarray)):
-            if len(target) != len(texts):
-                raise ValueError(f"{len(target)} targets for {len(texts)} texts")
-            targets = list(target)
-        else:
-            targets = [target] * len(texts)
-        columns = [self.class_index(t) for t in targets]
-        out = []
-        for tf, column in zip(self.extractor().token_features(texts), columns):
-            X = self.features_from_pooled(lambda kind, layer: tf.features[kind, layer])
-            out.append(TokenScores(list(tf.tokens), self.head_.predict_proba(X)[:, column],
-                                   self.classes_[column]))
-        return out
+        return explain_texts(self, _check_texts(texts), target=target, extractor=extractor)
 
     # ---------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:

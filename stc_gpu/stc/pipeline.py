@@ -22,6 +22,7 @@ from stc_gpu.stc.aggregate import (AggCandidate, better_candidate, merge_best_by
                                    steps_for)
 from stc_gpu.stc.baseline import own_pooling_rule, reference_rows
 from stc_gpu.stc.classifier import STCClassifier
+from stc_gpu.stc.examples import report_examples
 from stc_gpu.stc.probing import LayerProbe
 from stc_gpu.stc.slabs import SplitRows, read_layer
 
@@ -260,8 +261,8 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     """``stc-gpu run``: the whole pipeline for every label column; writes the report to ``out``.
 
     Returns ``{task: results}``. Layout of ``config.out``: ``config.json``, ``extraction.json`` and
-    per task ``results.json``, ``table.md``, ``classifier/`` and the PNG plots (in ``<task>/``
-    sub-folders when there are several label columns).
+    per task ``report.html``, ``results.json``, ``table.md``, ``classifier/`` and the PNG plots
+    (in ``<task>/`` sub-folders when there are several label columns).
     """
     from stc_gpu.data.readers import read_column
 
@@ -304,7 +305,9 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, lengths, d
     mean_tokens = float(np.minimum(lengths, extractor.max_length).mean())
     results["flops"] = {**_estimate_flops(extractor, mean_tokens, entry, results),
                         "model": config.model}
-    write_report(task_dir, results, clf, entry, rows)
+    examples = report_examples(clf, entry, rows, data, text_column=config.text_column,
+                               max_texts=config.max_texts, extractor=extractor)
+    write_report(task_dir, results, clf, entry, rows, examples)
     return results
 
 
@@ -364,9 +367,13 @@ def _write_json(path: Path, value) -> None:
     write_results_json(path, value)
 
 
-def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows) -> None:
-    """results.json, table.md, the saved classifier and the plots, into ``task_dir``."""
+def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows,
+                 examples=()) -> None:
+    """results.json, table.md, the saved classifier, the plots and report.html (with the
+    explained test ``examples`` of :func:`~stc_gpu.stc.examples.report_examples`), into
+    ``task_dir``."""
     from stc_gpu.report import plots
+    from stc_gpu.report.html import write_report_html
     from stc_gpu.report.tables import table4_markdown
 
     task_dir.mkdir(parents=True, exist_ok=True)
@@ -387,6 +394,8 @@ def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows:
             for kind in sorted({r["kind"] for r in results["aggregation"]})],
         "salient_histograms": str(_salient_histograms(task_dir, clf, entry, rows, results)),
     }
+    results["report"] = str(write_report_html(task_dir / "report.html", results,
+                                              config=clf.config_.to_dict(), examples=examples))
     _write_json(task_dir / "results.json", results)
     (task_dir / "table.md").write_text(table4_markdown(results))
 

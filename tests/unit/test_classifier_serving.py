@@ -130,9 +130,35 @@ def test_explain_a_multiclass_classifier(multiclass, tmp_path):
     page = out.read_text()
     assert all("not mid (0)" in s and "P(mid) = " in s for s in _sections(page))
     mid = clf.token_scores(TEXTS[:1], target="mid")[0]
-    assert f'title="P(mid) = {mid.scores[0]:.3f}"' in page
+    assert f'title="P(mid) = {mid.scores[0]:.3f}' in page  # [CLS]: "... (special token)"
 
     result = CliRunner().invoke(cli, ["explain", str(multiclass), *TEXTS, "--out", str(out),
                                       "--class", "sport"])
     assert result.exit_code != 0
     assert "unknown class 'sport'; the classes are mid, neg, pos" in result.output
+
+
+def test_explain_methods(multiclass, tmp_path):
+    clf = STCClassifier.load(multiclass)
+    out = tmp_path / "x.html"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["explain", str(multiclass), *TEXTS, "--out", str(out),
+                                 "--method", "attribution"])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "exact attribution" in page and "token-wise" not in page
+    explained = clf.explain(TEXTS)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"wrote {out}" and len(lines) == len(TEXTS) + 1
+    for line, e, text in zip(lines, explained, TEXTS):
+        predicted, logit, top, shown = line.split("\t")
+        assert (predicted, shown) == (str(e.predicted), text)
+        assert logit == (f"logit({e.target}) {e.logit:+.2f} = intercept {e.intercept:+.2f} + "
+                         f"tokens {e.shares.sum():+.2f}")
+        assert top == ", ".join(f"{t} {s:+.2f}" for t, s in e.largest())
+    result = runner.invoke(cli, ["explain", str(multiclass), *TEXTS, "--out", str(out),
+                                 "--method", "tokenwise"])
+    assert result.exit_code == 0 and result.stdout == f"wrote {out}\n"
+    assert "exact attribution" not in out.read_text()
+    result = runner.invoke(cli, ["explain", str(multiclass), "a", "--method", "lime"])
+    assert result.exit_code != 0 and "lime" in result.output
