@@ -38,7 +38,7 @@ def fp_tolerance(clf, texts, out_dtype) -> np.ndarray:
     """(n_texts,) bound on how far the logit of the stored-precision features can be from the
     logit of the exact ones: every pooled feature rounded once (half an ulp, relative)."""
     X = clf.transform(texts).astype(np.float64)
-    head = clf.head
+    head = clf.head_
     v = np.abs(np.atleast_2d(head.coef_) / (1.0 if head.scale_ is None else head.scale_)).max(0)
     eps = {"float16": 2.0 ** -11, "float32": 2.0 ** -23}[out_dtype]
     # twice the rounding, for float32 sums in a different order; 2**-24: float16's subnormals

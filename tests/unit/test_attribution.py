@@ -61,7 +61,7 @@ def test_max_pool_credits_each_neuron_to_the_token_of_its_max(tiny):
     tf = clf.extractor().token_features(TEXTS[:1])[0]
     H = clf.features_from_pooled(lambda kind, layer: tf.features[kind, layer]).astype(np.float64)
     e = clf.explain(TEXTS[:1])[0]
-    head = clf.head
+    head = clf.head_
     sign = 1.0 if clf.class_index(e.target) == 1 else -1.0
     v = sign * head.coef_[0] / head.scale_
     expected = np.zeros(len(H))
