@@ -325,13 +325,22 @@ def explain(classifier, texts, texts_file, out_file, device, target, method):
               help="New folder for the export (must not exist or be empty).")
 def export(classifier, out_dir):
     """Export a saved CLASSIFIER as ONNX + tokenizer + model card, served by onnxruntime alone."""
+    import json
+
+    from stc_gpu.export import runtime
     from stc_gpu.export.writer import export_classifier
 
     try:
         out = export_classifier(classifier, out_dir)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"wrote {out} (serve it with stc_gpu.export.runtime.ExportedClassifier)")
+    serving = json.loads((out / runtime.SERVING).read_text())
+    click.echo(f"wrote {out}: blocks 0..{serving['n_blocks'] - 1} of {serving['n_layers']}, "
+               f"{serving['n_features']} neurons ({serving['pool']}), model.onnx "
+               f"{_mib((out / runtime.MODEL).stat().st_size)}; onnxruntime vs torch: probabilities "
+               f"within {serving['check']['max_probability_difference']:.1e}")
+    click.echo("serve it with stc_gpu.export.runtime.ExportedClassifier (onnxruntime, tokenizers, "
+               "numpy)")
 
 
 def _gather_texts(texts, texts_file) -> list[str]:

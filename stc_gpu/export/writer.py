@@ -42,7 +42,8 @@ def export_classifier(classifier, out: str | Path, *, results: dict | None = Non
     """Write ``classifier`` (an ``STCClassifier``, or the folder of a saved one) to folder ``out``.
 
     ``results``: the run's ``results.json`` dict for the model card (default: read from beside a
-    classifier folder when its selection matches). Returns ``out``.
+    classifier folder when its selection matches). Returns ``out``. A classifier object must be
+    on the CPU; its (truncated) model is left in float32.
 
     Raises
     ------

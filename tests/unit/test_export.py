@@ -255,6 +255,7 @@ def test_cli_exports_a_run_with_its_metrics_in_the_card(tmp_path):
     res = CliRunner().invoke(cli, ["export", str(tmp_path / "run" / "classifier"),
                                    "--out", str(tmp_path / "served")])
     assert res.exit_code == 0, res.output
+    assert "blocks 0.." in res.output and "probabilities within" in res.output
     card = (tmp_path / "served" / "README.md").read_text()
     assert f"{100 * selected['test_acc']:.1f}" in card and "STC Agg. (this export)" in card
     assert "d.csv" in card and "rows: " in card
