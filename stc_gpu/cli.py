@@ -103,6 +103,8 @@ def store_ls(path, store):
     for i in infos:
         blocks = f"{i.blocks_done}/{i.n_blocks}"
         state = "" if i.complete else "  (incomplete: rerun extract to resume)"
+        if i.blocks_damaged:
+            state = f"  ({i.blocks_damaged} damaged blocks: rerun extract to rewrite them)"
         click.echo(f"{i.key:<33}  {i.model_name[:24]:<24}  {i.n_rows:>9,}  {blocks:>9}  "
                    f"{_mib(i.size_bytes):>12}  {i.source or '?'}{state}")
 
@@ -125,12 +127,14 @@ def store_info(args, store, entry_key):
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     meta = entry.metadata
-    done = entry.blocks_done()
+    done, damaged = entry.block_states()
     lines = [("entry", entry.key), ("model fingerprint", entry.model_fingerprint),
              ("dataset fingerprint", entry.dataset_fingerprint),
              ("source", f"{meta.get('source')} (column {meta.get('text_column')!r})"),
              ("rows", f"{entry.n_rows:,} in {entry.n_blocks} blocks of {entry.block_rows}"),
              ("complete", f"{'yes' if done.all() else 'no'} ({int(done.sum())}/{done.size} blocks)"),
+             *([("damaged", f"blocks {damaged}: marked done but chunks are missing; "
+                            "rerun extract to rewrite them")] if damaged else []),
              ("size on disk", _mib(entry.size_bytes())),
              ("dtype", f"{entry.dtype}, compressor {meta.get('compressor')}"),
              ("pools", ", ".join(entry.pools))]
@@ -211,7 +215,8 @@ def run(config_file, quiet, label_columns, C_grid, eta_grid, **options):
     for task, res in results.items():
         click.echo(f"\n[{task}]")
         click.echo(_summary_table(res))
-    click.echo(f"\nreport: {config.out}")
+        click.echo(f"report: {res['report']}")
+    click.echo(f"\nreport folder: {config.out}")
 
 
 #: The built-in demo uses this many RT snippets so it finishes in minutes on 2 CPU cores.
@@ -316,38 +321,80 @@ def predict(classifier, texts, texts_file, data, text_column, device, proba):
               show_default=True, help="HTML file to write.")
 @shared("device")
 @click.option("--class", "target",
-              help="Score this class at every token [default: each text's predicted class].")
-def explain(classifier, texts, texts_file, data, text_column, out_file, device, target):
-    """Token-level heat map (paper §5.3): each token scored by the classifier on its own.
+              help="Explain this class [default: each text's predicted class].")
+@click.option("--method", type=click.Choice(["attribution", "tokenwise", "both"]), default="both",
+              show_default=True,
+              help="attribution: each token's exact share of the logit; tokenwise: each token "
+                   "through the classifier on its own (paper §5.3).")
+def explain(classifier, texts, texts_file, data, text_column, out_file, device, target, method):
+    """Token-level explanations of CLASSIFIER's predictions on TEXTS (or those of --file or
+    --data), as an HTML page.
 
-    Each token is coloured by the probability of one class (its predicted class, or --class),
-    binary or multiclass alike. A multi-label classifier is explained one label at a time, by
-    that label's classifier folder (CLASSIFIER/labels/<label>).
+    The exact attribution splits the logit of one class (the predicted one, or --class) into one
+    share per token plus the intercept (special tokens included, marked); the token-wise view
+    (paper §5.3) colours each token by the probability the classifier gives it on its own. A
+    multi-label classifier is explained one label at a time, by that label's classifier folder
+    (CLASSIFIER/labels/<label>).
     """
-    from stc_gpu.report.heatmap import target_label_names, token_heatmaps_html
-    from stc_gpu.stc.classifier import STCClassifier
-    from stc_gpu.stc.multilabel import label_folders, load_classifier
+    from stc_gpu.report.heatmap import explanations_html
 
     texts = _gather_texts(texts, texts_file, data, text_column)
     try:
-        clf = load_classifier(classifier, device=device)
-        if not isinstance(clf, STCClassifier):
-            example = Path(classifier) / "labels" / label_folders(clf.classes_.tolist())[0]
-            raise ValueError(f"{classifier} is a multi-label classifier: explain one label at a "
-                             f"time with its classifier folder, e.g. {example}")
+        clf = _single_label(classifier, device, "explain")
         if target is not None:
             clf.class_index(target)  # an unknown class fails before the model loads
-        labels, probs = clf.predict_with_proba(texts)
-        scored = clf.token_scores(texts, target=labels if target is None else target)
+        explained = clf.explain(texts, target=target)
     except (ValueError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from err
-    classes = [str(c) for c in clf.classes_]
-    items = [{"tokens": s.tokens, "scores": s.scores, "title": f"predicted: {label}",
-              "label_names": target_label_names(classes, str(s.target)),
-              "text_score": p[clf.class_index(s.target)]}
-             for s, label, p in zip(scored, labels, probs)]
-    Path(out_file).write_text(token_heatmaps_html(items))
+    headings = [f"predicted: {e.predicted}" for e in explained]
+    Path(out_file).write_text(explanations_html(explained, [str(c) for c in clf.classes_],
+                                                headings, method=method))
+    if method != "tokenwise":
+        for e, text in zip(explained, texts):
+            top = ", ".join(f"{token} {share:+.2f}" for token, share in e.largest())
+            click.echo(f"{e.predicted}\tlogit({e.target}) {e.logit:+.2f} = intercept "
+                       f"{e.intercept:+.2f} + tokens {e.shares.sum():+.2f}\t{top}\t{text}")
     click.echo(f"wrote {out_file}")
+
+
+def _single_label(classifier: str, device, command: str):
+    """The single-label classifier saved at ``classifier``; ValueError for a multi-label one,
+    saying which of its folders ``command`` takes instead."""
+    from stc_gpu.stc.classifier import STCClassifier
+    from stc_gpu.stc.multilabel import label_folders, load_classifier
+
+    clf = load_classifier(classifier, device=device)
+    if not isinstance(clf, STCClassifier):
+        example = Path(classifier) / "labels" / label_folders(clf.classes_.tolist())[0]
+        raise ValueError(f"{classifier} is a multi-label classifier: {command} one label at a "
+                         f"time with its classifier folder, e.g. {example}")
+    return clf
+
+
+@cli.command("export")
+@click.argument("classifier", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="New folder for the export (must not exist or be empty).")
+def export(classifier, out_dir):
+    """Export a saved CLASSIFIER as ONNX + tokenizer + model card, served by onnxruntime alone
+    (a multi-label classifier: one label's folder, CLASSIFIER/labels/<label>)."""
+    import json
+
+    from stc_gpu.export import runtime
+    from stc_gpu.export.writer import export_classifier
+
+    try:
+        _single_label(classifier, None, "export")
+        out = export_classifier(classifier, out_dir)
+    except (ValueError, FileNotFoundError, ImportError) as err:
+        raise click.ClickException(str(err)) from None
+    serving = json.loads((out / runtime.SERVING).read_text())
+    click.echo(f"wrote {out}: blocks 0..{serving['n_blocks'] - 1} of {serving['n_layers']}, "
+               f"{serving['n_features']} neurons ({serving['pool']}), model.onnx "
+               f"{_mib((out / runtime.MODEL).stat().st_size)}; onnxruntime vs torch: probabilities "
+               f"within {serving['check']['max_probability_difference']:.1e}")
+    click.echo("serve it with stc_gpu.export.runtime.ExportedClassifier (onnxruntime, tokenizers, "
+               "numpy)")
 
 
 def _gather_texts(texts, texts_file, data, text_column) -> list[str]:

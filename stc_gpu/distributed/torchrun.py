@@ -4,7 +4,8 @@
 :func:`distributed_context` reads them, joins the process group (NCCL on CUDA, Gloo on CPU) when
 there is more than one process, and picks the rank's device (``cuda:LOCAL_RANK``).
 :func:`extract_distributed` shards the rows by store block (block ``b`` is computed by rank
-``b % world_size``): rank 0 creates the entry while the others wait, then every rank writes its own
+``b % world_size``): rank 0 claims the entry for the whole job (one writer job per entry, see
+:mod:`stc_gpu.store.lock`) and creates it while the others wait, then every rank writes its own
 whole blocks, and rank 0 checks that the entry is complete. The store is the same, byte for byte,
 as a single process would write, and a rerun after a crash computes only the missing blocks.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,8 +23,10 @@ import torch
 import torch.distributed as dist
 
 from stc_gpu.data.readers import TextSource, scan_texts
-from stc_gpu.extract.to_store import ExtractionSummary, create_entry, extract_to_store
+from stc_gpu.extract.to_store import (ExtractionSummary, complete_entry, create_entry,
+                                      entry_path, extract_to_store, tell_user)
 from stc_gpu.store.feature_store import StoreEntry
+from stc_gpu.store.lock import claim_entry
 
 #: How long a rank waits for the others at a synchronisation point. The ranks meet after their
 #: last block, so a rank with more blocks left (e.g. when resuming) keeps the others waiting; a
@@ -171,7 +174,8 @@ def combine_summaries(summaries: list[ExtractionSummary], n_blocks: int) -> Extr
         blocks_already_done=n_blocks - written,
         bytes_written=sum(s.bytes_written for s in summaries),
         write_seconds=sum(s.write_seconds for s in summaries),
-        seconds=max(s.seconds for s in summaries))
+        seconds=max(s.seconds for s in summaries),
+        texts_reused=sum(s.texts_reused for s in summaries))
 
 
 def extract_distributed(source: TextSource, extractor, store_path: str | Path,
@@ -181,9 +185,10 @@ def extract_distributed(source: TextSource, extractor, store_path: str | Path,
                         ) -> tuple[StoreEntry, ExtractionSummary]:
     """:func:`~stc_gpu.extract.to_store.extract_to_store` with this rank's share of the blocks.
 
-    Every rank must call it with the same arguments. Rank 0 creates (or reopens) the entry while
-    the others wait, so the entry is never created twice, even on a file system whose locks do not
-    reach across machines; then each rank computes the blocks ``b`` with
+    Every rank must call it with the same arguments. Rank 0 claims the entry for the job (another
+    job writing it is waited for with ``wait``, else an error naming it) and creates (or reopens)
+    it while the others wait, so the entry is never created twice, even on a file system whose
+    locks do not reach across machines; then each rank computes the blocks ``b`` with
     ``b % world_size == rank``. An error on any rank is raised on every rank (a
     :class:`RankFailedError` on the others), so none waits forever.
 
@@ -195,27 +200,33 @@ def extract_distributed(source: TextSource, extractor, store_path: str | Path,
         return extract_to_store(source, extractor, store_path, text_column=text_column,
                                 block_rows=block_rows, max_texts=max_texts, progress=progress,
                                 wait=wait, compressor=compressor)
-    own_error = scan = None
-    try:
-        scan = scan_texts(source, text_column=text_column, max_texts=max_texts,
-                          progress=progress)
-        if context.is_main:
-            create_entry(scan, extractor, store_path, block_rows=block_rows,
-                         text_column=text_column, compressor=compressor)
-    except Exception as err:  # noqa: BLE001 - shared with the other ranks, then re-raised
-        own_error = err
-    outcomes = _gather(context, None if own_error is None else _describe_error(own_error))
-    _raise_for_failed_ranks(context, outcomes, own_error)
+    with ExitStack() as claim:  # rank 0 holds the entry until every rank is done
+        own_error = scan = job = None
+        try:
+            scan = scan_texts(source, text_column=text_column, max_texts=max_texts,
+                              progress=progress)
+            if context.is_main and complete_entry(scan, extractor, store_path) is None:
+                job = claim.enter_context(claim_entry(
+                    entry_path(scan, extractor, store_path), world_size=context.world_size,
+                    wait=wait, notify=tell_user))
+                create_entry(scan, extractor, store_path, block_rows=block_rows,
+                             text_column=text_column, compressor=compressor)
+        except Exception as err:  # noqa: BLE001 - shared with the other ranks, then re-raised
+            own_error = err
+        outcomes = _gather(context, {"job": job} if own_error is None
+                           else _describe_error(own_error))
+        _raise_for_failed_ranks(context, outcomes, own_error)
 
-    try:
-        entry, summary = extract_to_store(
-            source, extractor, store_path, text_column=text_column, block_rows=block_rows,
-            max_texts=max_texts, progress=progress, rank=context.rank,
-            world_size=context.world_size, wait=wait, compressor=compressor, scan=scan)
-    except Exception as err:  # noqa: BLE001 - shared with the other ranks, then re-raised
-        own_error = err
-    outcomes = _gather(context, summary if own_error is None else _describe_error(own_error))
-    _raise_for_failed_ranks(context, outcomes, own_error)
+        try:
+            entry, summary = extract_to_store(
+                source, extractor, store_path, text_column=text_column, block_rows=block_rows,
+                max_texts=max_texts, progress=progress, rank=context.rank,
+                world_size=context.world_size, wait=wait, compressor=compressor, scan=scan,
+                job=outcomes[0]["job"])
+        except Exception as err:  # noqa: BLE001 - shared with the other ranks, then re-raised
+            own_error = err
+        outcomes = _gather(context, summary if own_error is None else _describe_error(own_error))
+        _raise_for_failed_ranks(context, outcomes, own_error)
     if context.is_main and not entry.is_complete:
         missing = [b for b, done in enumerate(entry.blocks_done()) if not done]
         raise RuntimeError(f"entry {entry.key}: every rank finished, but blocks {missing} are "

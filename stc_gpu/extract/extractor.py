@@ -22,13 +22,18 @@ from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, DEFAULT_TOKEN_BU
                                       default_max_length, pad_batch, plan_batches, tokenize)
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
 from stc_gpu.extract.pooling import POOLS, length_spans, single_token_index, span_pool
-from stc_gpu.models.adapters import ModelAdapter, adapter_for
+from stc_gpu.models.adapters import ModelAdapter, adapter_for, unchunk_feed_forward
+from stc_gpu.models.truncate import blocks_needed, truncate as truncate_model
 
 KINDS = ("hidden", "ffn")
 #: The model's own output state, at layer L: the final norm (GPT-2's ``ln_f``, Llama's ``norm``)
 #: applied to ``hidden.L``, i.e. Hugging Face's ``last_hidden_state``; for encoders, which have no
 #: final norm, the same as ``hidden.L``. Captured on request (``kinds``), for the baselines.
 FINAL = "final"
+#: Version of what the stored features are (capture sites, pooling, dtypes), part of
+#: :meth:`Extractor.describe` and so of the store's model fingerprint. Bump it only when the
+#: features an unchanged model and text give change; a release that does not keeps every entry.
+FEATURE_FORMAT = 1
 
 _OUT_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 _COMPUTE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -307,18 +312,22 @@ class Extractor:
     padding_side : "left" or "right" (default: the tokenizer's); results do not depend on it
     pool_backend : "auto" (fused Triton kernel on CUDA when available), "torch" or "triton"
     model_name, revision : identity recorded by :meth:`describe`
+    truncate : drop the blocks past the last captured site, and the pooler, before the move to
+        ``device`` (:func:`stc_gpu.models.truncate.truncate`; the model is changed in place)
 
     Notes
     -----
     ``hidden.L`` is the output of the last block *before* any final norm (GPT-2's ``ln_f``,
     Llama's ``norm``); ``final.L`` is after it (see :data:`FINAL` and
-    :mod:`stc_gpu.models.adapters`).
+    :mod:`stc_gpu.models.adapters`). A chunked FFN (``chunk_size_feed_forward > 0``) is switched
+    to unchunked, which gives the same activations.
     """
 
     def __init__(self, model, tokenizer, *, kinds=KINDS, pools=POOLS, layers=None,
                  max_layer=None, max_length=None, device=None, dtype=None, out_dtype="float16",
                  token_budget=None, model_name=None, revision=None, padding_side=None,
-                 pool_backend="auto", max_pad_fraction=DEFAULT_MAX_PAD_FRACTION):
+                 pool_backend="auto", max_pad_fraction=DEFAULT_MAX_PAD_FRACTION,
+                 truncate=False):
         self.kinds = tuple(kinds)
         self.pools = tuple(pools)
         known = KINDS + (FINAL,)
@@ -333,11 +342,18 @@ class Extractor:
         self.dtype = _resolve_dtype(dtype, self.device)
 
         self.adapter = adapter_for(model)
+        unchunk_feed_forward(model)  # the FFN hooks must see whole sequences
         self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
-        self.model = model.eval().requires_grad_(False).to(device=self.device, dtype=self.dtype)
-        self.tokenizer = tokenizer
         self.n_layers = self.adapter.n_layers
         self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)
+        if truncate:
+            if FINAL in self.kinds:
+                raise ValueError(f"the {FINAL!r} site needs the whole model: it cannot be "
+                                 "captured with truncate=True")
+            self.adapter = truncate_model(model, blocks_needed(self.layers))
+        self.model = (self.adapter.base if truncate else model).eval().requires_grad_(False).to(
+            device=self.device, dtype=self.dtype)
+        self.tokenizer = tokenizer
         self.units = {k: self.adapter.ffn_width if k == "ffn" else self.adapter.hidden_size
                       for k in self.kinds}
 
@@ -375,15 +391,19 @@ class Extractor:
         kwargs.setdefault("model_name", name_or_path)
         return cls(model, tokenizer, revision=revision, **kwargs)
 
+    @property
+    def pad_id(self) -> int:
+        """Token id that pads a batch (the tokenizer's pad token, else its end-of-text, else 0)."""
+        return self._pad_id
+
     def describe(self) -> dict:
         """JSON-able identity of the extraction (the store's model fingerprint).
 
         ``weights_sha256`` hashes the base model's state dict as it was given to the constructor
         (before the move to ``device``/``dtype``), so it does not depend on where features are
-        computed; the compute dtype is recorded separately.
+        computed; the compute dtype is recorded separately. The package version is not part of it
+        (every release would re-extract everything): :data:`FEATURE_FORMAT` is.
         """
-        from stc_gpu import __version__
-
         return {
             "model_name": self.model_name,
             "revision": self.revision,
@@ -399,7 +419,7 @@ class Extractor:
             "pools": list(self.pools),
             "layers": {k: list(v) for k, v in self.layers.items()},
             "units": dict(self.units),
-            "stc_gpu_version": __version__,
+            "feature_format": FEATURE_FORMAT,
         }
 
     def _plan(self, tokenized) -> list[np.ndarray]:

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +12,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from stc_gpu.data.readers import TextScan, TextSource, iter_text_blocks, scan_texts
+from stc_gpu.extract.reuse import extract_reusing
 from stc_gpu.store import layout
 from stc_gpu.store.feature_store import FeatureStore, StoreEntry
 from stc_gpu.store.fingerprint import model_fingerprint, text_digests
-from stc_gpu.store.lock import exclusive_lock
+from stc_gpu.store.lock import claim_entry, join_entry
+from stc_gpu.store.row_index import RowIndex
 from stc_gpu.store.writer import (BlockWriter, EntryLayout, check_entry_matches, prepare_entry,
                                   remove_torn_writes)
 
@@ -36,6 +38,7 @@ class ExtractionSummary:
     bytes_written: int     # uncompressed feature bytes handed to the store
     write_seconds: float   # time the writer thread spent writing
     seconds: float         # wall time of the whole call
+    texts_reused: int = 0  # texts read from other entries of the same extraction instead
 
     @property
     def reused(self) -> bool:
@@ -72,7 +75,9 @@ class ExtractionSummary:
                     f"({self.blocks_already_done} blocks), no forward pass needed")
         return "\n".join([
             f"entry {self.entry_key}: wrote {self.blocks_written} blocks "
-            f"({self.blocks_already_done} were already done)",
+            f"({self.blocks_already_done} were already done)"
+            + (f"; {self.texts_reused:,} texts read from other entries of this model"
+               * bool(self.texts_reused)),
             f"texts {self.texts:,}  tokens {self.tokens:,}  truncated {self.truncated:,}  "
             f"padding ratio {self.padding_ratio:.3f}",
             f"time {self.seconds:.1f} s  {self.texts_per_s:,.1f} texts/s  "
@@ -81,23 +86,21 @@ class ExtractionSummary:
         ])
 
 
-def _writer_lock_name(rank: int, world_size: int) -> str:
-    if world_size == 1:
-        return layout.LOCK_NAME
-    return f"{layout.LOCK_NAME}.rank{rank}of{world_size}"
-
-
-def _tell_user(message: str) -> None:
+def tell_user(message: str) -> None:
+    """Print ``message`` to stderr without breaking a progress bar."""
     tqdm.write(message, file=sys.stderr)
 
 
-def _complete_entry(path: Path, model_fp: str, dataset_fp: str,
-                    spec: EntryLayout) -> StoreEntry | None:
+def complete_entry(scan: TextScan, extractor, store_path: str | Path) -> StoreEntry | None:
+    """The entry for (extractor, scanned texts) if it is complete (checked against the
+    extractor's layout: ValueError if it differs), else None; creates the store if absent."""
+    path = entry_path(scan, extractor, store_path)
     try:
         entry = StoreEntry.open(path)
     except ValueError:
         return None
-    check_entry_matches(entry, model_fp, dataset_fp, spec)
+    check_entry_matches(entry, model_fingerprint(extractor.describe()), scan.fingerprint,
+                        EntryLayout.of(extractor))
     return entry if entry.is_complete else None
 
 
@@ -105,13 +108,16 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
                      text_column: str = "text", block_rows: int = 4096,
                      max_texts: int | None = None, progress: bool = True, rank: int = 0,
                      world_size: int = 1, wait: bool = False, compressor: str = "none",
-                     scan: TextScan | None = None) -> tuple[StoreEntry, ExtractionSummary]:
+                     scan: TextScan | None = None,
+                     job: str | None = None) -> tuple[StoreEntry, ExtractionSummary]:
     """Extract features of every text into the store entry for (extractor, texts).
 
     First pass: read, validate and hash every row (bad input raises ValueError before any forward
     pass). Second pass: blocks of ``block_rows`` texts -> ``extractor.extract`` -> writer thread.
     Blocks already written are skipped, so a killed run resumes; a complete entry is returned
-    without any forward pass.
+    without any forward pass. Texts that other entries of the same extraction hold (another
+    subset or order of the same texts: :mod:`stc_gpu.store.row_index`) are copied from them, not
+    run through the model again.
 
     Parameters
     ----------
@@ -119,11 +125,14 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     extractor : an :class:`stc_gpu.extract.extractor.Extractor` (or anything with its interface).
     block_rows : rows per block and per chunk, for a new entry (an existing one keeps its own).
     rank, world_size : this process computes the blocks ``b`` with ``b % world_size == rank``.
-    wait : if another process is writing the entry, wait for it (True) or raise
+    wait : if another job is writing the entry, wait for it (True) or raise
         :class:`~stc_gpu.store.lock.StoreLockedError` naming it (False).
     compressor : ``"none"`` or ``"zstd"`` for the feature arrays of a new entry.
     scan : the first pass's result, if the caller already ran :func:`scan_texts` on ``source``
         with the same ``text_column`` and ``max_texts`` (the first pass is then skipped).
+    job : the id of the writer job this call is a rank of, whose leader holds the entry (see
+        :func:`~stc_gpu.store.lock.claim_entry`; the caller has created the entry); None makes the
+        call a job of its own.
     """
     if block_rows < 1:
         raise ValueError(f"block_rows must be positive, not {block_rows}")
@@ -134,16 +143,16 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     t_start = time.perf_counter()
     if scan is None:
         scan = scan_texts(source, text_column=text_column, max_texts=max_texts, progress=progress)
-    description = extractor.describe()
-    store = FeatureStore.create(store_path)
-    model_fp, spec = model_fingerprint(description), EntryLayout.of(extractor)
-    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
-    entry = _complete_entry(path, model_fp, scan.fingerprint, spec)
+    entry = complete_entry(scan, extractor, store_path)
     if entry is None:
-        with exclusive_lock(path / _writer_lock_name(rank, world_size), wait=wait,
-                            notify=_tell_user):
-            entry = create_entry(scan, extractor, store_path, block_rows=block_rows,
-                                 text_column=text_column, compressor=compressor)
+        path = entry_path(scan, extractor, store_path)
+        with ExitStack() as stack:
+            if job is None:
+                job = stack.enter_context(claim_entry(path, wait=wait, notify=tell_user))
+                create_entry(scan, extractor, store_path, block_rows=block_rows,
+                             text_column=text_column, compressor=compressor)
+            stack.enter_context(join_entry(path, job))
+            entry = StoreEntry.open(path)
             return entry, _run_blocks(source, extractor, entry, scan.digests, text_column,
                                       max_texts, progress, rank, world_size, t_start)
     summary = ExtractionSummary(entry.key, 0, 0, 0, 0, 0, entry.n_blocks, 0, 0.0,
@@ -155,17 +164,20 @@ def create_entry(scan: TextScan, extractor, store_path: str | Path, *, block_row
                  text_column: str = "text", compressor: str = "none") -> StoreEntry:
     """Open the store entry for (extractor, scanned texts), creating store and entry if needed.
 
-    Holds the entry's short init lock meanwhile; nothing is extracted. An existing entry is
-    checked against the extractor's layout (ValueError if it differs) and returned as it is.
+    Call as the entry's writer job (:func:`~stc_gpu.store.lock.claim_entry` on
+    :func:`entry_path`); nothing is extracted. An existing entry is checked against the
+    extractor's layout (ValueError if it differs) and returned as it is.
     """
     store = FeatureStore.create(store_path)
-    description = extractor.describe()
-    model_fp = model_fingerprint(description)
-    path = layout.entry_dir(store.root, model_fp, scan.fingerprint)
-    with exclusive_lock(path / layout.INIT_LOCK_NAME, wait=True):
-        return prepare_entry(store.root, description, scan.digests, scan.fingerprint,
-                             EntryLayout.of(extractor), block_rows=block_rows,
-                             text_column=text_column, source=scan.name, compressor=compressor)
+    return prepare_entry(store.root, extractor.describe(), scan.digests, scan.fingerprint,
+                         EntryLayout.of(extractor), block_rows=block_rows,
+                         text_column=text_column, source=scan.name, compressor=compressor)
+
+
+def entry_path(scan: TextScan, extractor, store_path: str | Path) -> Path:
+    """The folder of the entry for (extractor, scanned texts); creates the store if absent."""
+    store = FeatureStore.create(store_path)
+    return layout.entry_dir(store.root, model_fingerprint(extractor.describe()), scan.fingerprint)
 
 
 def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_column: str,
@@ -177,7 +189,8 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
     remove_torn_writes(entry, todo)
     todo_rows = sum(stop - start for start, stop in
                     (layout.block_bounds(b, entry.block_rows, entry.n_rows) for b in todo))
-    texts = tokens = truncated = slots = 0
+    texts = tokens = truncated = slots = reused = 0
+    index = RowIndex.beside(entry, extractor.describe(), EntryLayout.of(extractor))
     with BlockWriter(entry) as writer, tqdm(total=todo_rows, desc="extracting", unit=" texts",
                                             disable=not progress or not todo) as bar:
         blocks = iter_text_blocks(source, entry.block_rows, text_column=text_column,
@@ -189,9 +202,13 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
             if not np.array_equal(text_digests(block_texts), digests[start:stop]):
                 raise ValueError(f"{entry.metadata['source']}: rows {start}-{stop - 1} changed "
                                  "between the validation pass and the extraction pass")
-            result = extractor.extract(block_texts, progress=bar if progress else None)
+            shown = bar if progress else None
+            result, n_read = extract_reusing(
+                lambda rest: extractor.extract(rest, progress=shown), block_texts,
+                digests[start:stop], index, progress=shown)
             writer.submit(block, result.features)
-            texts += len(block_texts)
+            texts += len(block_texts) - n_read
+            reused += n_read
             tokens += result.n_tokens
             truncated += result.n_truncated
             slots += result.n_slots
@@ -206,4 +223,5 @@ def _run_blocks(source, extractor, entry: StoreEntry, digests: np.ndarray, text_
     return ExtractionSummary(
         entry.key, texts, tokens, truncated, slots, blocks_written=n_todo,
         blocks_already_done=int(done.sum()), bytes_written=writer.bytes_written,
-        write_seconds=writer.seconds_writing, seconds=time.perf_counter() - t_start)
+        write_seconds=writer.seconds_writing, seconds=time.perf_counter() - t_start,
+        texts_reused=reused)

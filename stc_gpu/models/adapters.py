@@ -122,6 +122,21 @@ _BUILDERS = {
 }
 
 
+def unchunk_feed_forward(model: torch.nn.Module) -> int:
+    """Turn off chunked FFNs (``chunk_size_feed_forward > 0``, BERT / RoBERTa / DistilBERT) in place.
+
+    A chunked FFN runs its down-projection once per slice of the sequence, so a hook on it would
+    see one slice at a time; unchunked, it sees the whole sequence. Each token's result is the same
+    either way (chunking only bounds activation memory). Returns how many modules were changed.
+    """
+    changed = 0
+    for module in model.modules():
+        if getattr(module, "chunk_size_feed_forward", 0):
+            module.chunk_size_feed_forward = 0
+            changed += 1
+    return changed
+
+
 def adapter_for(model: torch.nn.Module) -> ModelAdapter:
     """The :class:`ModelAdapter` of a Hugging Face model (a base model or one with a task head).
 

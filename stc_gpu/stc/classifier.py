@@ -2,24 +2,36 @@
 
 A fitted classifier is: which model (name, revision, weight and tokenizer hashes), which pool, which
 salient neurons of which sites (``FeatureBlock``s, layers 0..L_temp) and the final L1 logistic head
-(with its standardisation). ``predict`` runs the model only up to the deepest layer it uses and pools
-only the selected pool, as the features were extracted for training: the same compute dtype, max
-length and token budget (see :meth:`STCClassifier.extractor`).
+(with its standardisation). ``predict`` loads and runs the model only up to the deepest layer it
+uses and pools only the selected pool, as the features were extracted for training: the same
+compute dtype, max length and token budget (see :meth:`STCClassifier.extractor`).
+
+It is a scikit-learn estimator on raw texts: the STC options are its parameters
+(``get_params`` / ``set_params`` / ``clone``), fitted state ends in ``_``, and it works in a
+``Pipeline``, ``cross_val_score`` and ``GridSearchCV``; with a store, the folds share one
+extraction (:mod:`stc_gpu.store.row_index`).
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import inspect
 import json
 import warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 
 from stc_gpu import __version__
-from stc_gpu.config import STCConfig
+from stc_gpu.config import DEFAULT_C_GRID, DEFAULT_ETA_GRID, KINDS, POOLS, STCConfig
 from stc_gpu.stc.aggregate import FeatureBlock
 
 _FORMAT = "stc-gpu-classifier/1"
+#: The defaults of every parameter (scalars from here; lists as the config's tuples).
+_DEFAULT = STCConfig()
 
 
 class TokenScores(NamedTuple):
@@ -31,93 +43,201 @@ class TokenScores(NamedTuple):
     target: object
 
 
-class STCClassifier:
-    """A text classifier on the salient neurons of a frozen transformer (scikit-learn style).
+def _renamed(old: str, new: str) -> property:
+    """A read-only alias ``old`` of the fitted attribute ``new`` that warns it is deprecated."""
+    def get(self):
+        warnings.warn(f"STCClassifier.{old} is deprecated and will be removed: use {new} "
+                      "(fitted attributes end in an underscore, as in scikit-learn)",
+                      FutureWarning, stacklevel=2)
+        return getattr(self, new)
 
-    ``STCClassifier(model="gpt2", data options...).fit(texts, y)`` runs the whole method (the
-    options are :class:`~stc_gpu.config.STCConfig` fields; texts are extracted into
-    ``config.store``, reused when already there); ``fit(entry, y)`` starts from a store entry.
-    ``predict`` / ``predict_proba`` / ``token_scores`` then take raw texts. :meth:`load` reads a
-    saved one.
+    return property(get, doc=f"Deprecated alias of ``{new}``.")
 
-    Attributes (after fit or load)
-    ------------------------------
+
+class STCClassifier(ClassifierMixin, BaseEstimator):
+    """A text classifier on the salient neurons of a frozen transformer (a scikit-learn estimator).
+
+    ``STCClassifier(model="gpt2", pools=("mean",), ...).fit(texts, y)`` runs the whole method:
+    the texts are extracted into ``store`` (texts this extraction already stored, in any entry,
+    are read, not run again), probed, sparsified and aggregated; every choice is made on a
+    validation split of ``texts``. ``fit(entry, y)`` starts from a store entry. ``predict`` /
+    ``predict_proba`` / ``token_scores`` then take raw texts. :meth:`load` reads a saved one.
+
+    Parameters
+    ----------
+    Keyword-only, the fields of :class:`~stc_gpu.config.STCConfig` that are not about a data
+    file or a run folder, with the same meaning and defaults: ``model``, ``revision``, ``store``,
+    ``device``, ``dtype``, ``max_length``, ``token_budget``, ``block_rows`` (extraction);
+    ``kinds``, ``pools``, ``C_grid``, ``eta_grid``, ``combine_kinds``, ``metric``,
+    ``multiclass``, ``backend``, ``max_iter``, ``tol``, ``patience`` (the search);
+    ``val_fraction``, ``test_fraction``, ``seed`` (the splits ``fit`` carves from its texts: the
+    test split is scored once, into ``results_``, and never trains); ``workers``, ``scheduler``
+    (Dask). They are checked when ``fit`` runs. ``device`` is also where a fitted classifier
+    predicts.
+
+    Attributes
+    ----------
     classes_ : (K,) original label values.
-    blocks : list of FeatureBlock, in aggregation order (the columns of the head's input).
-    head : fitted ``stc_gpu.probe.L1LogisticRegression`` on ``sum(len(b.ids))`` features.
-    pool, selection, model_identity : what was selected and on which model.
+    blocks_ : list of FeatureBlock, in aggregation order (the columns of the head's input).
+    head_ : fitted ``stc_gpu.probe.L1LogisticRegression`` on ``n_features`` features.
+    pool_, selection_ : the selected pool, and the selection (kind, pool, eta, L_temp, C).
+    model_, revision_, model_identity_, max_length_ : the model the features come from (its
+        extractor's ``describe()``) and the max length it was extracted with.
+    config_ : the :class:`~stc_gpu.config.STCConfig` it was fitted with (a run's, data file
+        included, for a classifier of ``stc-gpu run``).
     results_ : the search's results (every configuration's scores), after fit only.
+
+    There is no ``n_features_in_``: the input is raw text, not a feature matrix (as for
+    scikit-learn's text vectorizers); ``n_features`` is the width of the head's input.
     """
 
-    def __init__(self, config: STCConfig | None = None, **options):
-        base = config.to_dict() if config is not None else {}
-        self.config = STCConfig.from_dict({**base, **options})
-        self._extractor = None
+    def __new__(cls, *args, **kwargs):  # the signature is __init__'s: see below the class
+        if args or "config" in kwargs:
+            raise TypeError("STCClassifier(config) was removed: pass the options as keyword "
+                            "arguments, STCClassifier(model=..., pools=...), or use "
+                            "STCClassifier.from_config(config)")
+        return super().__new__(cls)
+
+    def __init__(self, *, model=_DEFAULT.model, revision=_DEFAULT.revision, store=_DEFAULT.store,
+                 device=_DEFAULT.device, dtype=_DEFAULT.dtype, max_length=_DEFAULT.max_length,
+                 token_budget=_DEFAULT.token_budget, block_rows=_DEFAULT.block_rows,
+                 kinds=KINDS, pools=POOLS, C_grid=DEFAULT_C_GRID, eta_grid=DEFAULT_ETA_GRID,
+                 combine_kinds=_DEFAULT.combine_kinds, metric=_DEFAULT.metric,
+                 multiclass=_DEFAULT.multiclass, backend=_DEFAULT.backend,
+                 max_iter=_DEFAULT.max_iter, tol=_DEFAULT.tol, patience=_DEFAULT.patience,
+                 val_fraction=_DEFAULT.val_fraction, test_fraction=_DEFAULT.test_fraction,
+                 seed=_DEFAULT.seed, workers=_DEFAULT.workers, scheduler=_DEFAULT.scheduler):
+        self.model = model
+        self.revision = revision
+        self.store = store
+        self.device = device
+        self.dtype = dtype
+        self.max_length = max_length
+        self.token_budget = token_budget
+        self.block_rows = block_rows
+        self.kinds = kinds
+        self.pools = pools
+        self.C_grid = C_grid
+        self.eta_grid = eta_grid
+        self.combine_kinds = combine_kinds
+        self.metric = metric
+        self.multiclass = multiclass
+        self.backend = backend
+        self.max_iter = max_iter
+        self.tol = tol
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.seed = seed
+        self.workers = workers
+        self.scheduler = scheduler
+
+    @classmethod
+    def from_config(cls, config: STCConfig) -> "STCClassifier":
+        """An unfitted classifier with the options of ``config`` (its data and run fields are
+        not the estimator's: ``fit`` takes the texts)."""
+        return cls(**{name: getattr(config, name) for name in cls._get_param_names()})
+
+    def _config(self) -> STCConfig:
+        """The :class:`STCConfig` of the current parameters (ValueError naming a bad one)."""
+        return STCConfig.from_dict({name: list(value) if isinstance(value, tuple) else value
+                                    for name, value in self.get_params().items()})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False  # a 1-D sequence of texts, as a text vectorizer takes
+        tags.input_tags.string = True
+        return tags
+
+    def set_params(self, **params):
+        self.__dict__.pop("_extractor", None)  # built from the old parameters
+        return super().set_params(**params)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_extractor", None)  # a loaded model: rebuilt on demand
+        return state
 
     def fit(self, X, y, *, split_values=None, executor=None, show_progress: bool = False):
-        """Fit on texts (a sequence of str) or on a feature-store entry, with labels ``y`` (n,).
+        """Fit on texts (a 1-D sequence of str) or on a feature-store entry, with labels ``y`` (n,).
 
-        Selection happens on a validation split carved from ``X`` (see ``config``); the test split
-        is scored once and reported in ``results_["selection"]``. The fits run on
-        ``config.device`` when set, else on the extraction's device (CUDA when available).
+        Selection happens on a validation split carved from ``X``; the test split is scored once
+        and reported in ``results_["selection"]``. The fits run on ``device`` when set, else on
+        the extraction's device (CUDA when available); on Dask when ``workers`` or ``scheduler``
+        is set and no ``executor`` is given.
         """
         from stc_gpu.stc import pipeline
 
-        entry, identity, extractor = pipeline.entry_for(X, self.config,
-                                                        show_progress=show_progress)
-        fitted, self.results_, _ = pipeline.fit_task(
-            entry, y, self.config, split_values=split_values, model_identity=identity,
-            executor=executor, show_progress=show_progress,
-            device=pipeline.fit_device(self.config, extractor))
+        config = self._config()
+        entry, identity, extractor = pipeline.entry_for(X, y, config, show_progress=show_progress)
+        device = pipeline.fit_device(config, extractor)
+        with (pipeline.executor_for(config, device) if executor is None
+              else contextlib.nullcontext(executor)) as ex:
+            fitted, results, _ = pipeline.fit_task(
+                entry, y, config, split_values=split_values, model_identity=identity,
+                executor=ex, show_progress=show_progress, device=device)
         self._set_fitted(**fitted._fitted_state())
+        self.results_ = results
         return self
 
     @classmethod
     def from_selection(cls, config: STCConfig, **state) -> "STCClassifier":
         """A fitted classifier from its parts (used by the pipeline and by :meth:`load`)."""
-        clf = cls(config)
-        clf._set_fitted(**state)
+        clf = cls.from_config(config)
+        clf._set_fitted(config=config, **state)
         return clf
 
     def _set_fitted(self, *, model: str, revision: str | None, model_identity: dict, pool: str,
-                    blocks, head, classes, selection: dict | None = None,
+                    blocks, head, classes, config: STCConfig, selection: dict | None = None,
                     max_length: int | None = None) -> None:
-        self.model = model
-        self.revision = revision
-        self.model_identity = dict(model_identity)
-        self.pool = pool
-        self.blocks = list(blocks)
-        self.head = head
+        self.model_ = model
+        self.revision_ = revision
+        self.model_identity_ = dict(model_identity)
+        self.pool_ = pool
+        self.blocks_ = list(blocks)
+        self.head_ = head
         self.classes_ = np.asarray(classes)
-        self.selection = dict(selection or {})
-        self.max_length = max_length
-        self._extractor = None
+        self.selection_ = dict(selection or {})
+        self.max_length_ = max_length
+        self.config_ = config
+        self.__dict__.pop("_extractor", None)
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "head_", msg="this %(name)s is not fitted yet: call fit() or load()")
 
     def _fitted_state(self) -> dict:
-        if not hasattr(self, "head"):
-            raise ValueError("this STCClassifier is not fitted yet: call fit() or load()")
-        return dict(model=self.model, revision=self.revision, model_identity=self.model_identity,
-                    pool=self.pool, blocks=self.blocks, head=self.head, classes=self.classes_,
-                    selection=self.selection, max_length=self.max_length)
+        self._check_fitted()
+        return dict(model=self.model_, revision=self.revision_,
+                    model_identity=self.model_identity_, pool=self.pool_, blocks=self.blocks_,
+                    head=self.head_, classes=self.classes_, selection=self.selection_,
+                    max_length=self.max_length_, config=self.config_)
+
+    pool = _renamed("pool", "pool_")
+    blocks = _renamed("blocks", "blocks_")
+    head = _renamed("head", "head_")
+    selection = _renamed("selection", "selection_")
+    model_identity = _renamed("model_identity", "model_identity_")
+    config = _renamed("config", "config_")
 
     # ----------------------------------------------------------------- features
     @property
     def sites(self) -> dict[str, list[int]]:
         """kind -> sorted layers the classifier reads."""
         out: dict[str, set[int]] = {}
-        for b in self.blocks:
+        for b in self.blocks_:
             out.setdefault(b.kind, set()).add(b.layer)
         return {k: sorted(v) for k, v in out.items()}
 
     @property
     def n_features(self) -> int:
-        return sum(len(b.ids) for b in self.blocks)
+        """Width of the head's input: the salient neurons of every block."""
+        return sum(len(b.ids) for b in self.blocks_)
 
     def features_from_pooled(self, pooled) -> np.ndarray:
         """(n, n_features) head input from ``pooled(kind, layer) -> (n, units)`` arrays."""
         return np.concatenate(
             [np.asarray(pooled(b.kind, b.layer), dtype=np.float32)[:, list(b.ids)]
-             for b in self.blocks], axis=1)
+             for b in self.blocks_], axis=1)
 
     def features_from_entry(self, entry, rows=None) -> np.ndarray:
         """(n_rows, n_features) from a feature-store entry (optionally a subset of ``rows``)."""
@@ -125,7 +245,7 @@ class STCClassifier:
 
         def pooled(kind, layer):
             if (kind, layer) not in cache:
-                full = np.asarray(entry.features(kind, self.pool, layer), dtype=np.float32)
+                full = np.asarray(entry.features(kind, self.pool_, layer), dtype=np.float32)
                 cache[kind, layer] = full if rows is None else full[np.asarray(rows)]
             return cache[kind, layer]
 
@@ -135,51 +255,80 @@ class STCClassifier:
         """The (cached) extractor limited to the sites and pool this classifier uses.
 
         It extracts as the training features were extracted: the compute dtype, padding side and
-        output dtype recorded in ``model_identity``, the same max length, and the training
-        config's token budget; on ``config.device`` (default: CUDA when available). A float16
-        model on a CPU, which cannot compute in float16, runs in float32, with a warning.
+        output dtype recorded in ``model_identity_``, the same max length, and the training
+        config's token budget; on the ``device`` parameter (default: CUDA when available). A
+        float16 model on a CPU, which cannot compute in float16, runs in float32, with a warning.
         ``sites`` (kind -> layers) and ``pools`` ask for a new, uncached one covering those
         instead, with the same settings (one extraction for several classifiers of a model).
         """
-        if self._extractor is None or sites is not None or pools is not None:
+        own = sites is None and pools is None
+        if not own or getattr(self, "_extractor", None) is None:
             from stc_gpu.extract import Extractor
             from stc_gpu.stc.pipeline import fit_device
 
-            self._fitted_state()
-            identity = self.model_identity
-            device = fit_device(self.config)
+            self._check_fitted()
+            sites = sites or self.sites
+            identity = self.model_identity_
+            device = fit_device(self._config())
             extractor = Extractor.from_pretrained(
-                self.model, revision=self.revision, kinds=tuple(sites or self.sites),
-                pools=pools or (self.pool,), layers=sites or self.sites,
-                max_length=self.max_length, device=device,
-                dtype=_serving_dtype(identity.get("dtype"), device),
-                token_budget=self.config.token_budget, padding_side=identity.get("padding_side"),
-                out_dtype=identity.get("out_dtype", "float16"))
+                self.model_, revision=self.revision_, kinds=tuple(sites),
+                pools=pools or (self.pool_,), layers=sites, max_length=self.max_length_,
+                device=device, dtype=_serving_dtype(identity.get("dtype"), device),
+                token_budget=self.config_.token_budget, padding_side=identity.get("padding_side"),
+                out_dtype=identity.get("out_dtype", "float16"), truncate=True)
             self._check_identity(extractor.describe())
-            if sites is not None or pools is not None:
+            if not own:
                 return extractor
             self._extractor = extractor
         return self._extractor
 
     def _check_identity(self, described: dict) -> None:
         for key in ("weights_sha256", "tokenizer_sha256"):
-            saved, now = self.model_identity.get(key), described.get(key)
+            saved, now = self.model_identity_.get(key), described.get(key)
             if saved and now and saved != now:
                 raise ValueError(
-                    f"model {self.model!r} does not match the one this classifier was trained on "
-                    f"({key} {now[:12]} != {saved[:12]}): load the same weights and tokenizer")
+                    f"model {self.model_!r} does not match the one this classifier was trained "
+                    f"on ({key} {now[:12]} != {saved[:12]}): load the same weights and tokenizer")
+
+    def _row_index(self):
+        """The :class:`~stc_gpu.store.row_index.RowIndex` of this classifier's sites in
+        ``store``, or None when the training extraction's identity lacks what it needs."""
+        from stc_gpu.store.row_index import RowIndex
+        from stc_gpu.store.writer import EntryLayout
+
+        identity, sites = self.model_identity_, self.sites
+        units = identity.get("units") or {}
+        if self.store is None or "out_dtype" not in identity or not set(sites) <= set(units):
+            return None
+        spec = EntryLayout(tuple(sites), (self.pool_,), sites, {k: int(units[k]) for k in sites},
+                           identity["out_dtype"])
+        return RowIndex.of_store(self.store, identity, spec)
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """(n_texts, n_features): the selected salient neurons of ``texts``."""
-        texts = _check_texts(texts)
-        extractor = self.extractor()
-        return self.features_from_block(extractor.extract(texts), extractor)
+        """(n_texts, n_features): the selected salient neurons of ``texts``.
 
-    def features_from_block(self, block, extractor) -> np.ndarray:
-        """(n_texts, n_features) head input from the features ``block`` that ``extractor``
-        extracted (it must capture this classifier's sites and pool)."""
+        Texts that ``store`` holds for the training extraction (in any entry) are read from it;
+        only the others go through the model.
+        """
+        from stc_gpu.extract.reuse import extract_reusing
+        from stc_gpu.store.fingerprint import text_digests
+
+        self._check_fitted()
+        texts = _check_texts(texts)
+        sites, index = self.sites, self._row_index()
+        if index is None:
+            block = self.extractor().extract(texts)
+        else:
+            block, _ = extract_reusing(lambda rest: self.extractor().extract(rest), texts,
+                                       text_digests(texts), index)
+        return self.features_from_block(block, sites)
+
+    def features_from_block(self, block, layers: dict) -> np.ndarray:
+        """(n_texts, n_features) head input from an extracted features ``block`` whose layers
+        are ``layers`` (kind -> layer indices, in the block's order); it must hold this
+        classifier's sites and pool."""
         def pooled(kind, layer):
-            return block.features[kind, self.pool][extractor.layers[kind].index(layer)]
+            return block.features[kind, self.pool_][layers[kind].index(layer)]
 
         return self.features_from_pooled(pooled)
 
@@ -187,7 +336,7 @@ class STCClassifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n_texts, K) class probabilities, columns in ``classes_`` order."""
         X = self.transform(texts)
-        return self.head.predict_proba(X)
+        return self.head_.predict_proba(X)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """(n_texts,) predicted labels (original label values)."""
@@ -196,14 +345,15 @@ class STCClassifier:
     def predict_with_proba(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(predict(texts), predict_proba(texts))`` from one forward pass over ``texts``."""
         X = self.transform(texts)
-        return self._labels(X), self.head.predict_proba(X)
+        return self._labels(X), self.head_.predict_proba(X)
 
     def _labels(self, X: np.ndarray) -> np.ndarray:
-        return self.classes_[np.asarray(self.head.predict(X), dtype=np.int64)]
+        return self.classes_[np.asarray(self.head_.predict(X), dtype=np.int64)]
 
     def class_index(self, label) -> int:
         """Position of ``label`` in ``classes_``, matched by value or by its string form (so a
         class given on the command line is found); ValueError naming the classes otherwise."""
+        self._check_fitted()
         for i, c in enumerate(self.classes_.tolist()):
             if c == label or str(c) == str(label):
                 return i
@@ -214,47 +364,51 @@ class STCClassifier:
         """Token-level scores (paper §5.3): the head applied to each token's own features.
 
         ``target``: the class whose probability is scored (a value of ``classes_``, or its string
-        form), or a list / array of one class per text; None scores each text's predicted class
-        (predicting first costs one more pass). Returns one :class:`TokenScores` per text, in
-        input order.
+        form), or a list / array of one class per text; None scores each text's predicted class.
+        Returns one :class:`TokenScores` per text, in input order (the ``tokenwise`` view of
+        :meth:`explain`).
         """
-        texts = _check_texts(texts)
-        if target is None:
-            targets = self.predict(texts)
-        elif isinstance(target, (list, tuple, np.ndarray)):
-            if len(target) != len(texts):
-                raise ValueError(f"{len(target)} targets for {len(texts)} texts")
-            targets = list(target)
-        else:
-            targets = [target] * len(texts)
-        columns = [self.class_index(t) for t in targets]
-        out = []
-        for tf, column in zip(self.extractor().token_features(texts), columns):
-            X = self.features_from_pooled(lambda kind, layer: tf.features[kind, layer])
-            out.append(TokenScores(list(tf.tokens), self.head.predict_proba(X)[:, column],
-                                   self.classes_[column]))
-        return out
+        return [TokenScores(e.tokens, e.tokenwise, e.target)
+                for e in self.explain(texts, target=target)]
+
+    def explain(self, texts: Sequence[str], *, target=None, extractor=None) -> list:
+        """Per text, its token-wise scores and the exact attribution of its logit to its tokens
+        (:class:`stc_gpu.stc.attribution.TokenExplanation`), from one forward pass.
+
+        ``target`` as in :meth:`token_scores`; ``extractor``: one capturing at least this
+        classifier's sites (default :meth:`extractor`).
+        """
+        from stc_gpu.stc.attribution import explain_texts
+
+        self._check_fitted()
+        return explain_texts(self, _check_texts(texts), target=target, extractor=extractor)
 
     # ---------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
         """Write ``classifier.json`` + the head's arrays into folder ``path`` (no pickle)."""
+        self._check_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.head.save(path / "head")
-        self._fitted_state()
+        self.head_.save(path / "head")
         meta = {
-            "format": _FORMAT, "stc_gpu_version": __version__, "model": self.model,
-            "revision": self.revision, "model_identity": self.model_identity, "pool": self.pool,
-            "max_length": self.max_length,
-            "blocks": [{"kind": b.kind, "layer": b.layer, "ids": list(b.ids)} for b in self.blocks],
-            "classes": self.classes_.tolist(), "selection": self.selection,
-            "config": self.config.to_dict(),
+            "format": _FORMAT, "stc_gpu_version": __version__, "model": self.model_,
+            "revision": self.revision_, "model_identity": self.model_identity_,
+            "pool": self.pool_, "max_length": self.max_length_,
+            "blocks": [{"kind": b.kind, "layer": b.layer, "ids": list(b.ids)}
+                       for b in self.blocks_],
+            "classes": self.classes_.tolist(), "selection": self.selection_,
+            "config": self.config_.to_dict(),
         }
         (path / "classifier.json").write_text(json.dumps(meta, indent=2, default=_jsonable))
         return path
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None) -> "STCClassifier":
+        """The classifier :meth:`save` wrote into folder ``path``, predicting on ``device``.
+
+        Its parameters are those of the saved config; config fields this version does not know
+        (from a later one) are left out.
+        """
         from stc_gpu.probe import L1LogisticRegression
 
         path = Path(path)
@@ -265,18 +419,20 @@ class STCClassifier:
         if meta.get("format") != _FORMAT:
             raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}")
         blocks = [FeatureBlock(b["kind"], int(b["layer"]), tuple(b["ids"])) for b in meta["blocks"]]
-        config = STCConfig.from_dict({**meta.get("config", {}), "device": device})
+        known = {f.name for f in dataclasses.fields(STCConfig)}
+        saved = {k: v for k, v in meta.get("config", {}).items() if k in known}
+        config = STCConfig.from_dict({**saved, "device": device})
         return cls.from_selection(
             config, model=meta["model"], revision=meta["revision"],
             model_identity=meta["model_identity"], pool=meta["pool"], blocks=blocks,
             head=L1LogisticRegression.load(path / "head"), classes=meta["classes"],
             selection=meta["selection"], max_length=meta["max_length"])
 
-    def __repr__(self) -> str:
-        if not hasattr(self, "head"):
-            return f"STCClassifier(model={self.config.model!r}, not fitted)"
-        return (f"STCClassifier(model={self.model!r}, pool={self.pool!r}, sites={self.sites}, "
-                f"n_features={self.n_features}, classes={self.classes_.tolist()})")
+
+#: ``inspect.signature(STCClassifier)`` is that of ``__init__`` (``__new__`` only refuses the
+#: removed ``STCClassifier(config)``), as scikit-learn's checks expect.
+STCClassifier.__signature__ = inspect.signature(STCClassifier.__init__).replace(
+    parameters=list(inspect.signature(STCClassifier.__init__).parameters.values())[1:])
 
 
 def _serving_dtype(trained: str | None, device: str) -> str | None:
@@ -291,8 +447,12 @@ def _serving_dtype(trained: str | None, device: str) -> str | None:
 
 
 def _check_texts(texts) -> list[str]:
+    """``texts`` as a list of non-empty str: a list, a 1-D array or a Series of them."""
     if isinstance(texts, str):
         raise TypeError("pass a list of texts, not a single string")
+    if getattr(texts, "ndim", 1) != 1:
+        raise ValueError(f"expected a 1-D sequence of texts, got an array of shape "
+                         f"{getattr(texts, 'shape', '?')}")
     texts = list(texts)
     for i, t in enumerate(texts):
         if not isinstance(t, str) or not t.strip():

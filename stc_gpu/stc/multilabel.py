@@ -26,9 +26,10 @@ _META = "multilabel.json"
 class MultiLabelSTC:
     """A multi-label text classifier: ``predict`` returns a set of labels per text.
 
-    ``MultiLabelSTC(model=..., options...).fit(texts, label_sets)`` runs the method once per
-    label on one extraction (options as :class:`~stc_gpu.config.STCConfig` fields);
-    ``fit(entry, label_sets)`` starts from a store entry. :meth:`load` reads a saved one.
+    ``MultiLabelSTC(model=..., pools=..., ...).fit(texts, label_sets)`` runs the method once
+    per label on one extraction (keyword options: the :class:`~stc_gpu.config.STCConfig`
+    fields, kept in ``config``); ``fit(entry, label_sets)`` starts from a store entry.
+    :meth:`load` reads a saved one.
 
     Attributes (after fit or load)
     ------------------------------
@@ -38,10 +39,14 @@ class MultiLabelSTC:
     results_ : the task's results (per label and micro/macro-F1), after fit only.
     """
 
-    def __init__(self, config: STCConfig | None = None, **options):
-        base = config.to_dict() if config is not None else {}
-        self.config = STCConfig.from_dict({**base, **options, "multi_label": True})
+    def __init__(self, **options):
+        self.config = STCConfig.from_dict({**options, "multi_label": True})
         self._extractor = None
+
+    @classmethod
+    def from_config(cls, config: STCConfig) -> "MultiLabelSTC":
+        """An unfitted classifier with the options of ``config``."""
+        return cls(**config.to_dict())
 
     def fit(self, X, y, *, labels: Sequence[str] | None = None, split_values=None,
             executor=None, show_progress: bool = False) -> "MultiLabelSTC":
@@ -53,18 +58,22 @@ class MultiLabelSTC:
         every label found). Bad labels (too rare, everywhere, missing from a split) fail before
         any forward pass, naming the label.
         """
+        import contextlib
+
         from stc_gpu.data.label_sets import LabelSets
         from stc_gpu.stc import multilabel_task, pipeline
 
-        sets = y if isinstance(y, LabelSets) else multilabel_task.label_sets(y, self.config,
-                                                                             labels)
-        multilabel_task.split_labels(sets, self.config, split_values)
-        entry, identity, extractor = pipeline.entry_for(X, self.config,
+        config = self.config
+        sets = y if isinstance(y, LabelSets) else multilabel_task.label_sets(y, config, labels)
+        multilabel_task.split_labels(sets, config, split_values)
+        entry, identity, extractor = pipeline.entry_for(X, sets.Y, config,
                                                         show_progress=show_progress)
-        fitted, self.results_, _ = multilabel_task.fit_multilabel_task(
-            entry, sets, self.config, split_values=split_values, model_identity=identity,
-            executor=executor, show_progress=show_progress,
-            device=pipeline.fit_device(self.config, extractor))
+        device = pipeline.fit_device(config, extractor)
+        with (pipeline.executor_for(config, device) if executor is None
+              else contextlib.nullcontext(executor)) as ex:
+            fitted, self.results_, _ = multilabel_task.fit_multilabel_task(
+                entry, sets, config, split_values=split_values, model_identity=identity,
+                executor=ex, show_progress=show_progress, device=device)
         self._set_fitted(fitted.classes_, fitted.estimators_)
         return self
 
@@ -72,7 +81,7 @@ class MultiLabelSTC:
     def from_estimators(cls, classes: Sequence[str], estimators: Sequence[STCClassifier],
                         config: STCConfig) -> "MultiLabelSTC":
         """A fitted classifier from one binary :class:`STCClassifier` per label."""
-        clf = cls(config)
+        clf = cls.from_config(config)
         clf._set_fitted(classes, estimators)
         return clf
 
@@ -84,7 +93,7 @@ class MultiLabelSTC:
             if [str(c) for c in est.classes_.tolist()] != ["0", "1"]:
                 raise ValueError(f"the classifier of label {name!r} is not binary with classes "
                                  f"[0, 1]: {est.classes_.tolist()}")
-        digests = {est.model_identity.get("weights_sha256") for est in estimators}
+        digests = {est.model_identity_.get("weights_sha256") for est in estimators}
         if len(digests) > 1:
             raise ValueError("the labels' classifiers were trained on different models: a "
                              "multi-label classifier reads one")
@@ -106,7 +115,7 @@ class MultiLabelSTC:
             for est in estimators:
                 for kind, layers in est.sites.items():
                     sites.setdefault(kind, set()).update(layers)
-            pools = tuple(dict.fromkeys(est.pool for est in estimators))
+            pools = tuple(dict.fromkeys(est.pool_ for est in estimators))
             self._extractor = estimators[0].extractor(
                 sites={kind: sorted(layers) for kind, layers in sites.items()}, pools=pools)
         return self._extractor
@@ -119,10 +128,10 @@ class MultiLabelSTC:
         proba = np.empty((len(texts), len(self.classes_)))
         applies = np.empty((len(texts), len(self.classes_)), dtype=bool)
         for j, est in enumerate(self._fitted()):
-            X = est.features_from_block(block, extractor)
+            X = est.features_from_block(block, extractor.layers)
             column = est.class_index(1)
-            proba[:, j] = est.head.predict_proba(X)[:, column]
-            applies[:, j] = np.asarray(est.head.predict(X)) == column
+            proba[:, j] = est.head_.predict_proba(X)[:, column]
+            applies[:, j] = np.asarray(est.head_.predict(X)) == column
         return [tuple(self.classes_[row].tolist()) for row in applies], proba
 
     def predict(self, texts: Sequence[str]) -> list[tuple]:
@@ -160,14 +169,14 @@ class MultiLabelSTC:
             raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}")
         estimators = [STCClassifier.load(path / "labels" / folder, device=device)
                       for folder in meta["folders"]]
-        config = STCConfig.from_dict({**estimators[0].config.to_dict(),
+        config = STCConfig.from_dict({**estimators[0].config_.to_dict(),
                                       "label_separator": meta["label_separator"]})
         return cls.from_estimators(meta["labels"], estimators, config)
 
     def __repr__(self) -> str:
         if not hasattr(self, "estimators_"):
             return f"MultiLabelSTC(model={self.config.model!r}, not fitted)"
-        return (f"MultiLabelSTC(model={self.estimators_[0].model!r}, "
+        return (f"MultiLabelSTC(model={self.estimators_[0].model_!r}, "
                 f"labels={self.classes_.tolist()})")
 
 

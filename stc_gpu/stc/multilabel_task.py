@@ -24,6 +24,9 @@ from stc_gpu.stc.slabs import CachedSlabs, SplitRows
 
 #: Per-label result keys that the task's results hold once for all labels.
 _SHARED = ("splits", "timings")
+#: The task's result keys that only a multi-label task has (a label's page leaves them out).
+_MULTI_LABEL_ONLY = ("multi_label", "labels", "label_separator", "label_counts", "scores",
+                     "per_label", "report")
 
 
 def label_sets(values: Iterable, config: STCConfig, names: Sequence[str] | None = None
@@ -103,19 +106,30 @@ def _merged_notes(per_label: dict) -> list[str]:
             for note, names in having.items()]
 
 
-def write_report(task_dir: Path, results: dict, clf: MultiLabelSTC, entry, rows: SplitRows
-                 ) -> None:
-    """results.json, table.md (per label and micro/macro-F1) and the classifier into
-    ``task_dir``, and each label's plots into ``task_dir/labels/<label>/``."""
-    from stc_gpu.report.tables import multilabel_markdown, write_results_json
+def write_report(task_dir: Path, results: dict, clf: MultiLabelSTC, entry, rows: SplitRows, *,
+                 data, config: STCConfig, extractor=None) -> None:
+    """results.json, table.md (per label and over the label sets), report.html (linking each
+    label's) and the classifier into ``task_dir``; each label's plots and report.html (with its
+    explained test texts, read from ``data``) into ``task_dir/labels/<label>/``."""
+    from stc_gpu.report.html import multilabel_report_html
+    from stc_gpu.report.tables import multilabel_markdown, write_results_json, write_text_atomic
+    from stc_gpu.stc.examples import report_examples
 
     task_dir.mkdir(parents=True, exist_ok=True)
     clf.save(task_dir / "classifier")
     slabs = CachedSlabs(entry)
-    folders = label_folders(results["labels"])
-    for j, (name, folder) in enumerate(zip(results["labels"], folders)):
-        per_label = results["per_label"][name]
-        per_label["plots"] = pipeline.write_plots(task_dir / "labels" / folder, per_label,
-                                                  clf.estimators_[j], slabs, rows.task(j))
+    shared = {k: v for k, v in results.items() if k not in _MULTI_LABEL_ONLY}
+    pages = {}
+    for j, (name, folder) in enumerate(zip(results["labels"], label_folders(results["labels"]))):
+        page = {**shared, **results["per_label"][name], "task": f"{results.get('task')}: {name}"}
+        examples = report_examples(clf.estimators_[j], slabs, rows.task(j), data,
+                                   text_column=config.text_column, max_texts=config.max_texts,
+                                   extractor=extractor)
+        pipeline.write_pages(task_dir / "labels" / folder, page, clf.estimators_[j], slabs,
+                             rows.task(j), examples)
+        results["per_label"][name].update(plots=page["plots"], report=page["report"])
+        pages[name] = f"labels/{folder}/report.html"
+    results["report"] = str(write_text_atomic(task_dir / "report.html", multilabel_report_html(
+        results, config=config.to_dict(), label_pages=pages)))
     write_results_json(task_dir / "results.json", results)
     (task_dir / "table.md").write_text(multilabel_markdown(results))

@@ -22,6 +22,7 @@ from stc_gpu.stc.aggregate import (AggCandidate, better_candidate, merge_best_by
                                    steps_for)
 from stc_gpu.stc.baseline import own_pooling_rule, reference_rows
 from stc_gpu.stc.classifier import STCClassifier
+from stc_gpu.stc.examples import report_examples
 from stc_gpu.stc.probing import LayerProbe
 from stc_gpu.stc.slabs import SplitRows, read_layer
 
@@ -297,14 +298,19 @@ def extract(config: STCConfig, *, source=None, show_progress: bool = True):
     return entry, summary, extractor
 
 
-def entry_for(X, config: STCConfig, *, show_progress: bool = True):
+def entry_for(X, y, config: STCConfig, *, show_progress: bool = True):
     """``(entry, identity, extractor)`` for ``X``: a feature-store entry as it is (no identity or
-    extractor), or texts (a sequence of str) extracted with ``config`` (reused when stored)."""
+    extractor), or texts (a 1-D sequence of str, as many as the labels ``y``) extracted with
+    ``config`` (reused when stored)."""
     if hasattr(X, "features") and hasattr(X, "n_rows"):  # a feature-store entry
         return X, None, None
+    from sklearn.utils.validation import check_consistent_length
+
     from stc_gpu.stc.classifier import _check_texts
 
-    entry, _, extractor = extract(config, source=_check_texts(X), show_progress=show_progress)
+    texts = _check_texts(X)
+    check_consistent_length(texts, y)
+    entry, _, extractor = extract(config, source=texts, show_progress=show_progress)
     return entry, extractor.describe(), extractor
 
 
@@ -312,9 +318,10 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     """``stc-gpu run``: the whole pipeline for every label column; writes the report to ``out``.
 
     Returns ``{task: results}``. Layout of ``config.out``: ``config.json``, ``extraction.json`` and
-    per task ``results.json``, ``table.md``, ``classifier/`` and the PNG plots (in ``<task>/``
-    sub-folders when there are several label columns; a multi-label task has its plots per label
-    in ``labels/<label>/``).
+    per task ``report.html``, ``results.json``, ``table.md``, ``classifier/`` and the PNG plots
+    (in ``<task>/`` sub-folders when there are several label columns); a multi-label task has
+    its ``results.json``, ``table.md`` and ``classifier/`` there and each label's
+    ``report.html`` and plots in ``labels/<label>/``.
     """
     from stc_gpu.data.readers import read_column
 
@@ -334,7 +341,7 @@ def run(config: STCConfig, *, show_progress: bool = True) -> dict:
     identity = extractor.describe()
     lengths = token_lengths(extractor, data, config)
     all_results = {}
-    with _executor(config, fit_device(config, extractor)) as executor:
+    with executor_for(config, fit_device(config, extractor)) as executor:
         for task, y in labels.items():
             all_results[task] = _run_task(task, y, out / task if len(labels) > 1 else out, entry,
                                           summary, extractor, identity, lengths, data,
@@ -383,12 +390,18 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, lengths, d
     per_task = list(results["per_label"].values()) if multi else [results]
     results["flops"] = {**_estimate_flops(extractor, mean_tokens, entry, per_task),
                         "model": config.model}
-    (multilabel_task.write_report if multi else write_report)(task_dir, results, clf, entry, rows)
+    if multi:
+        multilabel_task.write_report(task_dir, results, clf, entry, rows, data=data,
+                                     config=config, extractor=extractor)
+    else:
+        examples = report_examples(clf, entry, rows, data, text_column=config.text_column,
+                                   max_texts=config.max_texts, extractor=extractor)
+        write_report(task_dir, results, clf, entry, rows, examples)
     return results
 
 
 @contextlib.contextmanager
-def _executor(config: STCConfig, device: str):
+def executor_for(config: STCConfig, device: str):
     """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process); its
     workers get GPUs when the fits run on CUDA (``device``, from :func:`fit_device`)."""
     if not (config.workers or config.scheduler):
@@ -448,15 +461,29 @@ def _write_json(path: Path, value) -> None:
     write_results_json(path, value)
 
 
-def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows) -> None:
-    """results.json, table.md, the saved classifier and the plots, into ``task_dir``."""
+def write_report(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows,
+                 examples=()) -> None:
+    """results.json, table.md, the saved classifier, the plots and report.html (with the
+    explained test ``examples`` of :func:`~stc_gpu.stc.examples.report_examples`), into
+    ``task_dir``."""
     from stc_gpu.report.tables import table4_markdown
 
     task_dir.mkdir(parents=True, exist_ok=True)
     clf.save(task_dir / "classifier")
-    results["plots"] = write_plots(task_dir, results, clf, entry, rows)
+    write_pages(task_dir, results, clf, entry, rows, examples)
     _write_json(task_dir / "results.json", results)
     (task_dir / "table.md").write_text(table4_markdown(results))
+
+
+def write_pages(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows,
+                examples=()) -> None:
+    """The plots and report.html of one task into ``task_dir``; their paths go into
+    ``results`` (``plots``, ``report``)."""
+    from stc_gpu.report.html import write_report_html
+
+    results["plots"] = write_plots(task_dir, results, clf, entry, rows)
+    results["report"] = str(write_report_html(task_dir / "report.html", results,
+                                              config=clf.config_.to_dict(), examples=examples))
 
 
 def write_plots(task_dir: Path, results: dict, clf: STCClassifier, entry, rows: SplitRows
@@ -492,17 +519,17 @@ def _salient_histograms(task_dir: Path, clf: STCClassifier, entry, rows: SplitRo
 
     X = clf.features_from_entry(entry, rows.val)
     layer_features, neuron_ids, start = {}, {}, 0
-    for b in clf.blocks:
+    for b in clf.blocks_:
         name = f"{b.kind}.{b.layer}"
         layer_features[name] = X[:, start:start + len(b.ids)]
         neuron_ids[name] = list(b.ids)
         start += len(b.ids)
-    sel = clf.selection
+    sel = clf.selection_
     key = f"val_{metric_key(results['metric'])}"
     curve = {r["L_temp"]: r[key] for r in results["aggregation"]
              if (r["kind"], r["pool"], r["eta"], r["C"]) == (sel["kind"], sel["pool"], sel["eta"],
                                                              sel["C"])}
-    scores = {f"{b.kind}.{b.layer}": curve[b.layer] for b in clf.blocks if b.layer in curve}
+    scores = {f"{b.kind}.{b.layer}": curve[b.layer] for b in clf.blocks_ if b.layer in curve}
     return plot_salient_histograms(layer_features, rows.y_val, [str(c) for c in results["classes"]],
                                    task_dir / "salient_histograms.png", agg_scores=scores,
                                    neuron_ids=neuron_ids)

@@ -58,7 +58,7 @@ class StoreEntry:
     def __init__(self, path: Path, manifest: dict) -> None:
         self.path = Path(path)
         self._manifest = manifest
-        self._seen_complete = False  # an entry never becomes incomplete again
+        self._seen_all_marked = False  # done markers are never taken back
 
     @classmethod
     def open(cls, path: str | Path) -> "StoreEntry":
@@ -134,14 +134,43 @@ class StoreEntry:
             raise ValueError(f"kind {kind!r} is not in this entry (it has {', '.join(self.kinds)})")
 
     # -- state ------------------------------------------------------------------------------
+    def _marked_done(self) -> np.ndarray:
+        """Blocks whose done marker is set, shape ``(n_blocks,)``, bool."""
+        if self._seen_all_marked:
+            return np.ones(self.n_blocks, dtype=bool)
+        marked = zarr.open_array(self.path / layout.DONE_ARRAY, mode="r")[:].astype(bool)
+        self._seen_all_marked = bool(marked.all())
+        return marked
+
+    def _chunk_ok(self, kind: str, pool: str, position: int, block: int) -> bool:
+        try:
+            return layout.feature_chunk(self.path, kind, pool, position, block).stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def _intact(self, block: int) -> bool:
+        return all(self._chunk_ok(kind, pool, position, block) for kind in self.kinds
+                   for pool in self.pools for position in range(len(self.layers(kind))))
+
+    def block_states(self) -> tuple[np.ndarray, list[int]]:
+        """``(blocks_done(), damaged_blocks())`` from one scan of the chunk files."""
+        done = self._marked_done().copy()
+        damaged = [int(b) for b in np.flatnonzero(done) if not self._intact(int(b))]
+        done[damaged] = False
+        return done, damaged
+
+    def damaged_blocks(self) -> list[int]:
+        """Blocks marked done whose chunk files are missing or empty (lost in a crash, or
+        deleted); the next extraction rewrites them, and reading them is an error."""
+        return self.block_states()[1]
+
     def blocks_done(self) -> np.ndarray:
-        """Which row blocks are fully written, shape ``(n_blocks,)``, bool."""
-        return zarr.open_array(self.path / layout.DONE_ARRAY, mode="r")[:].astype(bool)
+        """Which row blocks are fully written and intact, shape ``(n_blocks,)``, bool."""
+        return self.block_states()[0]
 
     @property
     def is_complete(self) -> bool:
-        self._seen_complete = self._seen_complete or bool(self.blocks_done().all())
-        return self._seen_complete
+        return bool(self.blocks_done().all())
 
     def size_bytes(self) -> int:
         """Bytes on disk of the whole entry folder."""
@@ -190,25 +219,30 @@ class StoreEntry:
                              f"(captured: {captured})")
         array = self.array(kind, pool)
         index = _as_row_index(rows, self.n_rows)
-        self._check_rows_written(index)
         position = captured.index(layer)
+        self._check_rows_readable(kind, pool, position, index)
         if isinstance(index, slice):
             out = array[position, index, :]
         else:
             out = array.get_orthogonal_selection((position, index, slice(None)))
         return _to_cupy(out) if as_ == "cupy" else out
 
-    def _check_rows_written(self, index: slice | np.ndarray) -> None:
-        if self.is_complete:
-            return
-        done = self.blocks_done()
-        rows = np.arange(self.n_rows)[index]
-        missing = np.unique(rows // self.block_rows)
-        missing = missing[~done[missing]]
-        if missing.size:
+    def _check_rows_readable(self, kind: str, pool: str, position: int,
+                             index: slice | np.ndarray) -> None:
+        """Raise ValueError unless every block of the selected rows is done and its chunk (of this
+        array and layer) is on disk: a missing chunk would read as zeros."""
+        blocks = np.unique(np.arange(self.n_rows)[index] // self.block_rows)
+        done = self._marked_done()
+        unwritten = blocks[~done[blocks]]
+        if unwritten.size:
             raise ValueError(f"entry {self.key} is incomplete ({int(done.sum())}/{done.size} blocks "
                              f"written) and the requested rows include unwritten block "
-                             f"{int(missing[0])}; rerun the extraction to finish it")
+                             f"{int(unwritten[0])}; rerun the extraction to finish it")
+        for block in blocks:
+            if not self._chunk_ok(kind, pool, position, int(block)):
+                chunk = layout.feature_chunk(self.path, kind, pool, position, int(block))
+                raise ValueError(f"entry {self.key}: block {int(block)} is damaged (its chunk "
+                                 f"{chunk} is missing or empty); rerun the extraction to rewrite it")
 
     def __repr__(self) -> str:
         return (f"StoreEntry({self.key!r}, model={self.model_name!r}, n_rows={self.n_rows}, "
@@ -224,8 +258,9 @@ class EntryInfo:
     model_fingerprint: str
     dataset_fingerprint: str
     n_rows: int
-    blocks_done: int
+    blocks_done: int       # written and intact
     n_blocks: int
+    blocks_damaged: int    # marked done, but a chunk is missing: the next extraction rewrites them
     size_bytes: int
     source: str | None
     created: str | None
@@ -287,11 +322,12 @@ class FeatureStore:
         """Every initialised entry, complete or not."""
         infos = []
         for e in self._open_entries():
-            done = e.blocks_done()
+            done, damaged = e.block_states()
             infos.append(EntryInfo(
                 key=e.key, model_name=e.model_name, model_fingerprint=e.model_fingerprint,
                 dataset_fingerprint=e.dataset_fingerprint, n_rows=e.n_rows,
-                blocks_done=int(done.sum()), n_blocks=int(done.size), size_bytes=e.size_bytes(),
+                blocks_done=int(done.sum()), n_blocks=int(done.size),
+                blocks_damaged=len(damaged), size_bytes=e.size_bytes(),
                 source=e.metadata.get("source"), created=e.metadata.get("created")))
         return infos
 

@@ -1,12 +1,14 @@
 """Writing an entry: create its arrays once, then write whole row blocks on a background thread.
 
-Blocks are written whole (chunk-aligned: sub-chunk writes are several times slower) and the block's
-done flag is set only after every array of the block is written, so a killed run loses at most the
-blocks in flight and a rerun rewrites exactly those, ending byte-identical.
+Blocks are written whole (chunk-aligned: sub-chunk writes are several times slower). A block's done
+marker is written only after every chunk of the block is written and synced to disk (the files and
+their folders), and is synced in turn, so neither a killed run nor a power loss can leave a block
+marked done over a missing chunk; a rerun rewrites exactly the blocks not done, ending byte-identical.
 """
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -18,13 +20,15 @@ import zarr
 from zarr.codecs import ZstdCodec
 
 import stc_gpu
-from stc_gpu.store import layout
+from stc_gpu.store import durable, layout
 from stc_gpu.store.feature_store import StoreEntry
 from stc_gpu.store.fingerprint import model_fingerprint
 
 #: Compressor choices: name -> Zarr codecs. fp16 activations compress only ~10-20%, so the
 #: default favours write speed.
 COMPRESSORS = {"none": None, "zstd": (ZstdCodec(level=1),)}
+#: Every chunk is stored, even one equal to the fill value: a missing chunk then always means damage.
+_ARRAY_CONFIG = {"write_empty_chunks": True}
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,24 @@ def _ensure_group(path: Path, attributes: dict) -> zarr.Group:
     return zarr.create_group(path, attributes=attributes, overwrite=False)
 
 
+def _clear_array(path: Path) -> None:
+    """Remove an array's metadata and chunks, keeping other files of its folder (the locks)."""
+    (path / "zarr.json").unlink(missing_ok=True)
+    shutil.rmtree(path / "c", ignore_errors=True)
+
+
+def _write_blocks(array: zarr.Array, values: np.ndarray, block_rows: int) -> None:
+    """Write ``values`` (rows first) into ``array`` one block of rows at a time."""
+    array = array.with_config(_ARRAY_CONFIG)
+    for start in range(0, len(values), block_rows):
+        array[start:start + block_rows] = values[start:start + block_rows]
+
+
 def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, dataset_fp: str,
                   spec: EntryLayout, *, block_rows: int, text_column: str, source: str,
                   compressor: str = "none") -> StoreEntry:
-    """Open the entry for (model, texts), creating it if needed. Call under the entry's init lock.
+    """Open the entry for (model, texts), creating it if needed. Call as the entry's writer job
+    (:func:`stc_gpu.store.lock.claim_entry`).
 
     An existing entry keeps its own ``block_rows`` (a new one uses at most ``n_rows``); one whose layout differs from ``spec`` is a
     ValueError (its model description does not tell the two extractions apart).
@@ -88,19 +106,34 @@ def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, data
     for kind, _, name in spec.arrays():
         group.create_array(name, shape=(len(spec.layers[kind]), n_rows, spec.units[kind]),
                            chunks=(1, block_rows, spec.units[kind]), dtype=spec.dtype,
-                           fill_value=0, compressors=COMPRESSORS[compressor], overwrite=True)
+                           fill_value=0, compressors=COMPRESSORS[compressor],
+                           dimension_names=layout.feature_dims(kind), overwrite=True)
+    for kind in spec.kinds:
+        layers = np.asarray(spec.layers[kind], dtype=np.int64)
+        group.create_array(layout.layer_dim(kind), shape=layers.shape, dtype="int64",
+                           fill_value=-1, dimension_names=(layout.layer_dim(kind),),
+                           overwrite=True)[:] = layers
+    rows = group.create_array(layout.ROW_DIM, shape=(n_rows,), chunks=(block_rows,),
+                              dtype="int64", fill_value=-1, dimension_names=(layout.ROW_DIM,),
+                              overwrite=True)
+    _write_blocks(rows, np.arange(n_rows, dtype=np.int64), block_rows)
     hashes = group.create_array(layout.HASHES_ARRAY, shape=digests.shape, dtype="uint8",
-                                chunks=(block_rows, digests.shape[1]), fill_value=0, overwrite=True)
-    for start in range(0, n_rows, block_rows):
-        hashes[start:start + block_rows] = digests[start:start + block_rows]
+                                chunks=(block_rows, digests.shape[1]), fill_value=0,
+                                dimension_names=layout.HASHES_DIMS, overwrite=True)
+    _write_blocks(hashes, digests, block_rows)
+    _clear_array(path / layout.DONE_ARRAY)  # not overwrite=True: that would delete held locks
     group.create_array(layout.DONE_ARRAY, shape=(layout.n_blocks(n_rows, block_rows),),
-                       chunks=(1,), dtype="uint8", fill_value=0, overwrite=True)
+                       chunks=(1,), dtype="uint8", fill_value=0,
+                       dimension_names=layout.DONE_DIMS)
+    durable.sync_tree(path)
     manifest = {"format_version": layout.FORMAT_VERSION, "model_fingerprint": model_fp,
                 "dataset_fingerprint": dataset_fp, "model": description, "n_rows": n_rows,
                 "block_rows": block_rows, **spec.as_manifest(), "compressor": compressor,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "code_version": stc_gpu.__version__,
                 "text_column": text_column, "source": source}
     group.attrs.update({layout.MANIFEST_KEY: manifest})  # written last: marks the entry initialised
+    durable.sync([Path(store_root) / "zarr.json", path.parent / "zarr.json", path / "zarr.json"],
+                 store_root)
     return StoreEntry(path, manifest)
 
 
@@ -146,7 +179,7 @@ class BlockWriter:
     def __init__(self, entry: StoreEntry, *, max_pending: int = 1) -> None:
         self.entry = entry
         self._arrays = {(k, p): zarr.open_array(entry.path / layout.feature_array_name(k, p),
-                                                mode="r+")
+                                                mode="r+").with_config(_ARRAY_CONFIG)
                         for k in entry.kinds for p in entry.pools}
         self._done = zarr.open_array(entry.path / layout.DONE_ARRAY, mode="r+")
         self._queue: queue.Queue = queue.Queue(maxsize=max_pending)
@@ -182,7 +215,12 @@ class BlockWriter:
                 for key, values in ready.items():
                     self._arrays[key][:, start:stop, :] = values
                     self.bytes_written += values.nbytes
+                durable.sync([layout.feature_chunk(self.entry.path, kind, pool, position, block)
+                              for kind, pool in ready
+                              for position in range(self._arrays[kind, pool].shape[0])],
+                             self.entry.path)
                 self._done[block] = 1
+                durable.sync([layout.done_chunk(self.entry.path, block)], self.entry.path)
                 self.seconds_writing += time.perf_counter() - t0
             except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
                 self._error = err

@@ -90,26 +90,35 @@ def _has_triton() -> bool:
     return True
 
 
-@pytest.mark.skipif(not _has_triton(), reason="needs the triton package")
+#: (batch, tokens, units, padding side): right and left padding, each batch holding a full-length
+#: and a one-token text (see :func:`_case`), and a batch of one one-token text.
+INTERPRETER_CASES = [(3, 5, 200, "right"), (4, 70, 130, "left"), (5, 33, 64, "right"),
+                     (5, 33, 64, "left"), (1, 1, 7, "right"), (1, 1, 7, "left")]
+
+
+@pytest.mark.skipif(not _has_triton(), reason="needs the triton package (the dev extra has it)")
 def test_kernel_in_triton_interpreter():
     """Triton's CPU interpreter runs the same kernel on CPU tensors (no GPU needed)."""
-    script = textwrap.dedent("""
+    script = textwrap.dedent(f"""
         import torch
         from stc_gpu.extract.kernels import fused_masked_pool
         from stc_gpu.extract.pooling import masked_pool, single_token_index
-        for batch, tokens, units, side in [(3, 5, 200, "right"), (4, 70, 130, "left"), (1, 1, 7, "right")]:
-            generator = torch.Generator().manual_seed(0)
-            x = torch.randn(batch, tokens, units, generator=generator)
-            lengths = torch.randint(1, tokens + 1, (batch,), generator=generator)
-            positions = torch.arange(tokens)[None]
-            valid = positions < lengths[:, None] if side == "right" else positions >= tokens - lengths[:, None]
-            x[~valid] = float("nan")
-            mask = valid.long()
+        from tests.gpu.test_pooling_kernel import _case
+        for batch, tokens, units, side in {INTERPRETER_CASES!r}:
+            x, mask = _case(batch, tokens, units, side, torch.float32, "cpu")
+            assert mask.sum(1).min() == 1  # a one-token text in every batch
             for decoder in (True, False):
                 index = single_token_index(mask, decoder)
                 expected, got = masked_pool(x, mask, index), fused_masked_pool(x, mask, index)
                 for pool in expected:
                     torch.testing.assert_close(got[pool], expected[pool])
+                subset = fused_masked_pool(x.transpose(1, 2).contiguous().transpose(1, 2), mask,
+                                           index, ("max", "single"))
+                assert sorted(subset) == ["max", "single"]
+                torch.testing.assert_close(subset["max"], expected["max"])
+            one = mask.sum(1) == 1  # a one-token text: its three pools are that token
+            for pool in ("mean", "max"):
+                torch.testing.assert_close(got[pool][one], got["single"][one])
         print("ok")
     """)
     env = {**os.environ, "TRITON_INTERPRET": "1"}

@@ -9,6 +9,7 @@ import pytest
 from benchmarks import (bench_fit_stage, bench_layers, bench_probe, bench_scaleout_probe,
                         bench_training_cost, check_result)
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
+from tests.tiny_classifier import fitted_classifier
 
 TINY_GRIDS = dict(pools=["mean"], C_grid=[1.0, 10.0], eta_grid=[0.5])
 
@@ -49,11 +50,14 @@ def test_blocks_needed_maps_sites_to_blocks():
     assert bench_layers.blocks_needed("hidden+ffn", 2) == 3
 
 
-def test_layers_rows_respect_their_depth(tiny):
+def test_layers_rows_respect_their_depth(tiny, tmp_path):
     model, corpus = tiny
+    saved = fitted_classifier(model, *corpus, pool="mean", sites={"ffn": [0]}).save(tmp_path / "c")
     result = check_result(bench_layers.run(True, "cpu", model=model, corpus=corpus,
-                                           grids=TINY_GRIDS, n_timed=16))
-    rows = result["rows"]
+                                           grids=TINY_GRIDS, n_timed=16, classifier=str(saved)))
+    *rows, saved_row = result["rows"]
+    assert saved_row["layers"] == "saved c" and saved_row["blocks_run"] == 1
+    assert saved_row["onnx_texts_per_s"] > 0 and saved_row["weight_MiB"] > 0
     assert [r["layers"] for r in rows] == ["20%", "40%", "60%", "80%", "100%"]
     assert [r["n_blocks"] for r in rows] == [1, 1, 2, 2, 3]  # round(f * 3), at least 1
     for row in rows:
@@ -61,6 +65,11 @@ def test_layers_rows_respect_their_depth(tiny):
         if row["val_acc_exactly_n_blocks"] != "":
             assert row["val_acc_exactly_n_blocks"] <= row["val_acc"]
         assert row["texts_per_s"] > 0 and 0 <= row["test_acc"] <= 1
+        assert row["onnx_texts_per_s"] > 0 and 0 < row["onnx_MiB"]
+    # fewer blocks loaded, fewer bytes held (the full model's are in the notes)
+    by_blocks = {row["blocks_run"]: row["weight_MiB"] for row in rows}
+    assert all(by_blocks[a] < by_blocks[b] for a, b in zip(sorted(by_blocks), sorted(by_blocks)[1:]))
+    assert any("the full model holds" in note for note in result["notes"])
     # More allowed depth never selects a worse validation score.
     assert all(a["val_acc"] <= b["val_acc"] for a, b in zip(rows, rows[1:]))
 

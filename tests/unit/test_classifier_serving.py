@@ -54,21 +54,21 @@ def built_with(monkeypatch):
 def test_a_cuda_host_predicts_in_the_trained_dtype_and_budget(multiclass, built_with, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     clf = STCClassifier.load(multiclass)
-    assert clf.model_identity["dtype"] == "float32"  # extracted on this CPU
+    assert clf.model_identity_["dtype"] == "float32"  # extracted on this CPU
     clf.extractor()
     assert built_with["device"] == "cuda"
     assert built_with["dtype"] == "float32"  # not the CUDA default, float16
     assert (built_with["max_length"], built_with["token_budget"]) == (48, 2048)
-    assert built_with["padding_side"] == clf.model_identity["padding_side"]
+    assert built_with["padding_side"] == clf.model_identity_["padding_side"]
     clf = STCClassifier.load(multiclass)
-    clf.model_identity["dtype"] = "bfloat16"
+    clf.model_identity_["dtype"] = "bfloat16"
     clf.extractor()
     assert built_with["dtype"] == "bfloat16"
 
 
 def test_a_float16_classifier_on_a_cpu_predicts_in_float32(multiclass, built_with):
     clf = STCClassifier.load(multiclass, device="cpu")
-    clf.model_identity["dtype"] = "float16"
+    clf.model_identity_["dtype"] = "float16"
     with pytest.warns(UserWarning, match="float16.*float32"):
         clf.extractor()
     assert (built_with["device"], built_with["dtype"]) == ("cpu", "float32")
@@ -76,7 +76,7 @@ def test_a_float16_classifier_on_a_cpu_predicts_in_float32(multiclass, built_wit
 
 def test_a_different_model_is_still_refused(multiclass):
     clf = STCClassifier.load(multiclass)
-    clf.model_identity["weights_sha256"] = "0" * 64
+    clf.model_identity_["weights_sha256"] = "0" * 64
     with pytest.raises(ValueError, match="does not match the one this classifier was trained on"):
         clf.extractor()
 
@@ -130,9 +130,35 @@ def test_explain_a_multiclass_classifier(multiclass, tmp_path):
     page = out.read_text()
     assert all("not mid (0)" in s and "P(mid) = " in s for s in _sections(page))
     mid = clf.token_scores(TEXTS[:1], target="mid")[0]
-    assert f'title="P(mid) = {mid.scores[0]:.3f}"' in page
+    assert f'title="P(mid) = {mid.scores[0]:.3f}' in page  # [CLS]: "... (special token)"
 
     result = CliRunner().invoke(cli, ["explain", str(multiclass), *TEXTS, "--out", str(out),
                                       "--class", "sport"])
     assert result.exit_code != 0
     assert "unknown class 'sport'; the classes are mid, neg, pos" in result.output
+
+
+def test_explain_methods(multiclass, tmp_path):
+    clf = STCClassifier.load(multiclass)
+    out = tmp_path / "x.html"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["explain", str(multiclass), *TEXTS, "--out", str(out),
+                                 "--method", "attribution"])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "exact attribution" in page and "token-wise" not in page
+    explained = clf.explain(TEXTS)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == f"wrote {out}" and len(lines) == len(TEXTS) + 1
+    for line, e, text in zip(lines, explained, TEXTS):
+        predicted, logit, top, shown = line.split("\t")
+        assert (predicted, shown) == (str(e.predicted), text)
+        assert logit == (f"logit({e.target}) {e.logit:+.2f} = intercept {e.intercept:+.2f} + "
+                         f"tokens {e.shares.sum():+.2f}")
+        assert top == ", ".join(f"{t} {s:+.2f}" for t, s in e.largest())
+    result = runner.invoke(cli, ["explain", str(multiclass), *TEXTS, "--out", str(out),
+                                 "--method", "tokenwise"])
+    assert result.exit_code == 0 and result.stdout == f"wrote {out}\n"
+    assert "exact attribution" not in out.read_text()
+    result = runner.invoke(cli, ["explain", str(multiclass), "a", "--method", "lime"])
+    assert result.exit_code != 0 and "lime" in result.output

@@ -232,6 +232,45 @@ def test_weights_hash_does_not_depend_on_compute_dtype():
     assert Extractor(model, tokenizer, dtype="bfloat16").describe()["weights_sha256"] == fp32
 
 
+def test_fingerprint_holds_the_feature_format_not_the_package_version(monkeypatch):
+    import stc_gpu
+    from stc_gpu.extract import extractor as extractor_module
+    from stc_gpu.store import model_fingerprint
+
+    model, tokenizer = random_model_and_tokenizer("bert", SAMPLE_TEXTS)
+    extractor = Extractor(model, tokenizer)
+    before = model_fingerprint(extractor.describe())
+    assert extractor.describe()["feature_format"] == extractor_module.FEATURE_FORMAT
+    monkeypatch.setattr(stc_gpu, "__version__", "99.1.0")
+    assert model_fingerprint(extractor.describe()) == before  # a release keeps every entry
+    assert "99.1.0" not in json.dumps(extractor.describe())
+    monkeypatch.setattr(extractor_module, "FEATURE_FORMAT", extractor_module.FEATURE_FORMAT + 1)
+    assert model_fingerprint(extractor.describe()) != before  # new stored bytes: new entries
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta", "distilbert"])
+def test_chunked_feed_forward_pools_whole_sequences(family):
+    """``chunk_size_feed_forward > 0`` runs the FFN per slice of 2 tokens; the features are those
+    of the unchunked model (same weights), FFN sites included."""
+    from transformers import AutoModel
+
+    from stc_gpu.models.synthetic import random_config, simple_tokenizer
+
+    tokenizer = simple_tokenizer(SAMPLE_TEXTS)
+    runs = {}
+    for chunk in (0, 2):
+        config = random_config(family)
+        config.chunk_size_feed_forward = chunk
+        torch.manual_seed(0)
+        model = AutoModel.from_config(config).eval()
+        runs[chunk] = Extractor(model, tokenizer, out_dtype="float32").extract(SAMPLE_TEXTS)
+        if chunk:
+            assert not any(getattr(m, "chunk_size_feed_forward", 0) for m in model.modules())
+    for key, expected in runs[0].features.items():
+        np.testing.assert_allclose(runs[2].features[key], expected, rtol=1e-5, atol=1e-5,
+                                   err_msg=str(key))
+
+
 def test_progress(models):
     model, tokenizer = models["gpt2"]
     extractor = Extractor(model, tokenizer, token_budget=64)

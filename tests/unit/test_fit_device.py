@@ -222,6 +222,6 @@ def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, avai
 
     monkeypatch.setattr(dask_executor, "DaskExecutor", Recorder)
     config = STCConfig(device=config_device, workers=2)
-    with pipeline._executor(config, pipeline.fit_device(config)):
+    with pipeline.executor_for(config, pipeline.fit_device(config)):
         pass
     assert made == [gpu]

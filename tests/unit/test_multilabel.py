@@ -92,9 +92,16 @@ def test_report_table_and_summary(ran):
     assert "micro F1" in output and "macro F1" in output and "2 labels" in output
     assert any(line.startswith("loud ") and "kind=" in line for line in output.splitlines())
     assert f"{micro:.4f}" in output
+    page = (root / "out" / "report.html").read_text()
+    assert results["report"] == str(root / "out" / "report.html") and "micro-F1" in page
+    assert f"report: {root / 'out' / 'report.html'}" in output
     for label in ("loud", "wet"):
         assert (root / "out" / "labels" / label / "layer_curve.png").read_bytes()[:4] == b"\x89PNG"
         assert (root / "out" / "classifier" / "labels" / label / "classifier.json").exists()
+        assert f'href="labels/{label}/report.html"' in page
+        label_page = (root / "out" / "labels" / label / "report.html").read_text()
+        assert f"tags: {label}" in label_page and "Test texts, explained" in label_page
+        assert results["per_label"][label]["report"].endswith(f"labels/{label}/report.html")
 
 
 def _examples(texts, tags) -> list[str]:
@@ -137,6 +144,10 @@ def test_cli_predict_prints_label_sets(ran):
     assert explained.exit_code == 1
     assert "is a multi-label classifier: explain one label at a time" in explained.output
     assert "labels/loud" in explained.output
+    exported = CliRunner().invoke(cli, ["export", str(root / "out" / "classifier"), "--out",
+                                        str(root / "export")])
+    assert exported.exit_code == 1 and "multi-label classifier: export one label" in exported.output
+    assert not (root / "export").exists()
 
 
 def test_sharing_the_slab_reads_and_the_solve_changes_no_result(ran, monkeypatch):

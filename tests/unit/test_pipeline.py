@@ -1,7 +1,11 @@
 """The whole method through its public faces (Python API and `stc-gpu run`) on a planted signal."""
 from __future__ import annotations
 
+import base64
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ from stc_gpu.cli import cli
 from stc_gpu.config import STCConfig
 from stc_gpu.stc import pipeline
 from stc_gpu.stc.classifier import STCClassifier
+from tests.html_page import parse
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
 
 SMALL = dict(C_grid=[1.0, 10.0], eta_grid=[0.3, 0.8], max_iter=30)
@@ -86,6 +91,76 @@ def test_report_files(ran):
         assert saved["flops"]["speedup"] > 0
 
 
+def test_report_html_holds_the_results_and_nothing_external(ran):
+    config, results = ran
+    folder = Path(config.out) / "label"
+    saved = json.loads((folder / "results.json").read_text())
+    assert saved["report"] == str(folder / "report.html") == results["label"]["report"]
+    text = (folder / "report.html").read_text()
+    page = parse(text)
+    # Table 4: the four approaches' test scores as results.json holds them
+    header, body = page.table("Dataset/task", "Model", "Embedding acc")
+    assert header[2:] == [f"{t} {m}" for t in ("Embedding", "Own pooling", "Probes", "Agg.")
+                          for m in ("acc", "macro-F1")]
+    sel = saved["selection"]
+    assert body == [["data.csv / label", saved["model"]] + [
+        f"{100 * sel[a][k]:.2f}" for a in ("embedding", "own_pooling", "probe", "agg")
+        for k in ("test_acc", "test_f1")]]
+    # the selection, with its validation scores, and what it chose among
+    _, selection = page.table("Dataset/task", "Model", "Approach")
+    agg_row = next(row for row in selection if row[2] == "Agg.")
+    assert agg_row[-2:] == [f"{100 * sel['agg']['val_acc']:.2f}", f"{100 * sel['agg']['val_f1']:.2f}"]
+    probe_row = next(row for row in selection if row[2] == "Probes")
+    assert probe_row[-2] == f"{100 * sel['probe']['val_score']:.2f}"  # accuracy is the metric
+    _, candidates = page.table("Kind", "Pool", "η")
+    assert candidates[0][-1] == "yes" and candidates[0][-3] == agg_row[-2]
+    # timings beside the FLOP estimate
+    _, stages = page.table("Stage")
+    timings, flops = saved["timings"], saved["flops"]["flops"]
+    assert stages[0][1:3] == [f"{timings['extraction_s']:.2f}", f"{flops['forward']:.3g}"]
+    assert stages[1][1:3] == [f"{timings['probes_s']:.2f}", f"{flops['lr_probes']:.3g}"]
+    assert stages[2][1:3] == [f"{timings['aggregation_s']:.2f}", f"{flops['lr_aggregation']:.3g}"]
+    # Figures 2, 3 (one per kind) and 4a, embedded as PNG data URIs; nothing fetched from outside
+    assert len(page.images) == 4
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(value.startswith("data:") for _, _, value in page.resources)
+    assert "script" not in page.tags and "link" not in page.tags and "iframe" not in page.tags
+    assert "@import" not in text and "url(" not in text and "://" not in text
+    # explained test texts: right ones first, then wrong ones, both views each
+    examples = [s for s in page.sections if s.startswith(("right:", "wrong:"))]
+    assert 1 <= len(examples) <= 6 and examples == sorted(examples, key=lambda s: s[0] == "w")
+    for section in examples:
+        assert "token-wise" in section and "exact attribution" in section
+        assert "logit(" in section and "intercept" in section and "(special: [CLS]" in section
+    # the configuration
+    options = dict(page.table("Option")[1])
+    assert json.loads(options["eta_grid"]) == SMALL["eta_grid"]
+
+
+def _chromium() -> str | None:
+    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome",
+             "headless_shell")
+    return next((path for path in map(shutil.which, names) if path), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium installed (Debian: "
+                                                 "apt install chromium)")
+def test_report_html_renders_in_headless_chromium(ran, tmp_path):
+    from matplotlib.image import imread
+
+    config, _ = ran
+    shot = tmp_path / "report.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu",
+                    "--hide-scrollbars", f"--screenshot={shot}", "--window-size=1280,2400",
+                    (Path(config.out) / "label" / "report.html").resolve().as_uri()],
+                   check=True, timeout=120, capture_output=True)
+    image = imread(shot)
+    assert image.shape[:2] == (2400, 1280)
+    assert image[..., :3].std() > 0.05  # not a blank page
+
+
 def test_multitask_reuses_one_extraction(ran):
     config, results = ran
     assert results["label"]["store_entry"] == results["topic"]["store_entry"]
@@ -106,7 +181,7 @@ def test_saved_classifier_predicts_raw_texts_like_the_pipeline(ran, corpus):
     assert proba.shape == (len(test_texts), 2) and np.allclose(proba.sum(1), 1)
     # Prediction captures only the sites and the pool the classifier reads.
     assert clf.extractor().layers == {k: v for k, v in clf.sites.items()}
-    assert clf.extractor().pools == (clf.pool,)
+    assert clf.extractor().pools == (clf.pool_,)
     scored = clf.token_scores(test_texts[:2])
     assert len(scored) == 2 and all(len(s.tokens) == len(s.scores) for s in scored)
     assert [s.target for s in scored] == list(pred[:2])  # each text's predicted class

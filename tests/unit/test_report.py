@@ -297,3 +297,125 @@ def test_heatmaps_need_items():
         token_heatmaps_html([])
     with pytest.raises(ValueError, match="'tokens' and 'scores'"):
         token_heatmaps_html([{"tokens": ["a"]}])
+
+
+# ---------------------------------------------------------------- attribution view
+
+def _explanation(**changes):
+    from stc_gpu.stc.attribution import TokenExplanation
+
+    fields = dict(tokens=["[CLS]", "dull", "Ġfun", "[SEP]"], special=np.array([1, 0, 0, 1], bool),
+                  tokenwise=np.array([0.5, 0.9, 0.2, 0.4]), shares=np.array([0.25, 1.5, -0.5, 0.0]),
+                  intercept=0.1, offset=-0.2, logit=1.35, proba=0.794, target="rotten",
+                  predicted="rotten", pool="mean")
+    return TokenExplanation(**{**fields, **changes})
+
+
+def test_attribution_view_shows_shares_intercept_and_special_tokens():
+    from stc_gpu.report.heatmap import explanation_section
+
+    section = explanation_section(_explanation(), ["fresh", "rotten"], heading="predicted: rotten",
+                                  scheme="plain")
+    assert section.startswith("<section><h2>predicted: rotten") and "P(rotten) = 0.794" in section
+    assert "token-wise" in section and "exact attribution" in section
+    assert 'title="share of logit(rotten) = +1.5000"' in section  # the largest: full red
+    assert "background: rgb(178,24,43)" in section
+    assert 'title="share of logit(rotten) = -0.5000"' in section
+    assert section.count('class="tok special"') == 4  # [CLS] and [SEP], in both views
+    assert ("logit(rotten) = intercept +0.100 + tokens +1.000 + special tokens +0.250 = +1.350 "
+            "(special: [CLS] +0.250, [SEP] +0.000)") in section
+    assert "largest shares: “dull” +1.500, “Ġfun” -0.500" in section
+    assert "offset -0.200" in section and "mean pool" in section
+    assert "toward fresh (−1.5)" in section and "toward rotten (+1.5)" in section
+    only = explanation_section(_explanation(), ["fresh", "rotten"], heading="x", method="attribution")
+    assert "exact attribution" in only and "token-wise" not in only
+    only = explanation_section(_explanation(), ["fresh", "rotten"], heading="x", method="tokenwise")
+    assert "token-wise" in only and "exact attribution" not in only
+    with pytest.raises(ValueError, match="method must be one of"):
+        explanation_section(_explanation(), ["fresh", "rotten"], heading="x", method="shap")
+    with pytest.raises(ValueError, match="unknown class 'rotten'"):
+        explanation_section(_explanation(), ["a", "b"], heading="x")
+
+
+def test_merged_bytes_sum_their_shares():
+    pieces = display_pieces(["Ġgreat", "âĢ", "Ļ"], np.array([0.2, -0.4, 0.8]), combine="sum",
+                            special=[False, False, True])
+    assert [(p.text, p.special) for p in pieces] == [("great", False), ("’", True)]
+    assert pieces[1].score == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="combine"):
+        display_pieces(["a"], np.zeros(1), combine="max")
+    with pytest.raises(ValueError, match="special flags"):
+        display_pieces(["a", "b"], np.zeros(2), special=[True])
+
+
+def test_explanations_page():
+    from stc_gpu.report.heatmap import explanations_html
+
+    page = explanations_html([_explanation(), _explanation(target="fresh", proba=0.2)],
+                             ["fresh", "rotten"], ["first", "second"], title="Why")
+    assert page.startswith("<!DOCTYPE html>") and page.count("<section>") == 2
+    assert "<script" not in page and "P(fresh) = 0.200" in page
+    with pytest.raises(ValueError, match="1 headings for 2 texts"):
+        explanations_html([_explanation()] * 2, ["fresh", "rotten"], ["one"])
+    with pytest.raises(ValueError, match="no texts"):
+        explanations_html([], ["fresh", "rotten"], [])
+
+
+# ---------------------------------------------------------------- report.html tables
+
+def test_timing_rows_put_the_flop_estimate_beside_the_measured_time():
+    from stc_gpu.report.tables import timing_rows
+
+    results = {"probes": [{}] * 4, "aggregation": [{}] * 6,
+               "timings": {"extraction_s": 10.0, "probes_s": 2.0, "aggregation_s": 1.0,
+                           "fit_s": 4.0},
+               "flops": {"flops": {"forward": 2e10, "lr_probes": 4e9, "lr_aggregation": 1e9,
+                                   "stc_total": 2.5e10, "finetune": 5e10}},
+               "extraction": {"blocks_written": 1}}
+    header, body = timing_rows(results)
+    assert header == ["Stage", "Measured (s)", "Estimated FLOPs", "Achieved GFLOP/s"]
+    assert body == [["Extraction: forward passes", "10.00", "2e+10", "2"],
+                    ["Probes: 4 fits", "2.00", "4e+09", "2"],
+                    ["Aggregation: 6 fits", "1.00", "1e+09", "1"],
+                    ["Rest of the fit: references, test scoring", "1.00", "—", "—"],
+                    ["STC total", "14.00", "2.5e+10", "1.79"],
+                    ["Fine-tuning, one epoch (estimate only)", "—", "5e+10", "—"]]
+    results["extraction"]["blocks_written"] = 0  # reused: no forward pass was timed
+    body = timing_rows(results)[1]
+    assert "reused from the store" in body[0][0] and body[0][3] == "—" and body[4][3] == "—"
+    assert timing_rows({})[1][0] == ["Extraction: forward passes", "—", "—", "—"]
+
+
+def test_candidates_and_the_probe_selection_show_validation_scores():
+    from stc_gpu.report.tables import candidates_rows, selection_rows
+
+    results = _results()
+    header, body = candidates_rows(results)
+    assert header[-1] == "Selected" and len(body) == 4  # 2 kinds x 2 pools
+    scores = [float(row[6]) for row in body]
+    assert scores == sorted(scores, reverse=True)
+    assert [row[-1] for row in body].count("yes") == 1
+    results["selection"]["probe"] = {"kind": "ffn", "pool": "max", "layer": 2, "C": 0.5,
+                                     "val_score": 0.7, "test_acc": 0.68, "test_f1": 0.675}
+    probe = next(row for row in selection_rows(results)[1] if row[2] == "Probes")
+    assert probe[-2:] == ["70.00", "69.00"]  # from probe_best, which records both
+
+
+
+def test_report_html_embeds_its_figures_or_says_which_is_missing(tmp_path):
+    from stc_gpu.report.html import png_data_uri, report_html
+
+    results = _results()
+    curve = plot_layer_curve(results["probe_best"], results["aggregation"], tmp_path / "c.png",
+                             kind="ffn", pool="max", eta=0.5)
+    results["plots"] = {"layer_curve": str(curve)}
+    page = report_html(results, config={"model": "tiny-bert"})
+    assert page.count("<img ") == 1 and png_data_uri(curve) in page
+    assert "<td>model</td><td>&quot;tiny-bert&quot;</td>" in page
+    assert "Test texts, explained" not in page  # no examples given
+    results["plots"]["salient_histograms"] = str(tmp_path / "gone.png")
+    with pytest.raises(FileNotFoundError, match="gone.png is missing"):
+        report_html(results, config={})
+    (tmp_path / "fake.png").write_text("not an image")
+    with pytest.raises(ValueError, match="fake.png is not a PNG file"):
+        png_data_uri(tmp_path / "fake.png")

@@ -13,7 +13,7 @@ from store_fake_extractor import FakeExtractor
 from stc_gpu.data.readers import scan_texts
 from stc_gpu.extract.to_store import extract_to_store
 from stc_gpu.store import FeatureStore, StoreLockedError, layout, model_fingerprint
-from stc_gpu.store.lock import exclusive_lock
+from stc_gpu.store.lock import claim_entry
 
 TEXTS = [f"text {i} " + "word " * (i % 7) for i in range(37)]
 
@@ -223,8 +223,8 @@ def test_failures_damage_nothing_and_resume(tmp_path):
         with pytest.raises(ValueError, match="row 5"):
             _extract(bad, store)
     assert _snapshot(store) == before  # bad input: nothing touched, no new folder
-    with pytest.raises(RuntimeError, match="simulated"):
-        _extract(TEXTS, store, _FailingExtractor(fail_at_call=3))
+    with pytest.raises(RuntimeError, match="simulated"):  # block 0 is read from TEXTS[:9]'s
+        _extract(TEXTS, store, _FailingExtractor(fail_at_call=2))  # entry: no call
     entry = FeatureStore.open(store).entry(reference.dataset_fingerprint[:8])
     assert entry.blocks_done().tolist() == [True, True, False, False, False]
     np.testing.assert_array_equal(entry.features("ffn", "mean", 1, rows=slice(0, 16)),
@@ -299,15 +299,15 @@ def test_world_size_splits_blocks_between_ranks(tmp_path):
         _extract(TEXTS, tmp_path / "s", rank=2, world_size=2)
 
 
-def _entry_lock_path(store, texts, extractor):
+def _entry_dir(store, texts, extractor):
     FeatureStore.create(store)
     return layout.entry_dir(store, model_fingerprint(extractor.describe()),
-                            scan_texts(texts).fingerprint) / layout.LOCK_NAME
+                            scan_texts(texts).fingerprint)
 
 
 def test_second_writer_fails_naming_the_holder(tmp_path):
-    lock = _entry_lock_path(tmp_path, TEXTS, FakeExtractor())
-    with exclusive_lock(lock):
+    entry_dir = _entry_dir(tmp_path, TEXTS, FakeExtractor())
+    with claim_entry(entry_dir):
         with pytest.raises(StoreLockedError, match=r"being written by pid \d+ on .*--wait"):
             _extract(TEXTS, tmp_path)
     entry, _ = _extract(TEXTS, tmp_path)  # released: works
@@ -315,11 +315,11 @@ def test_second_writer_fails_naming_the_holder(tmp_path):
 
 
 def test_second_writer_waits_when_asked(tmp_path, capsys):
-    lock = _entry_lock_path(tmp_path, TEXTS, FakeExtractor())
+    entry_dir = _entry_dir(tmp_path, TEXTS, FakeExtractor())
     held, release = threading.Event(), threading.Event()
 
     def hold():
-        with exclusive_lock(lock):
+        with claim_entry(entry_dir):
             held.set()
             release.wait(10)
 
@@ -331,7 +331,7 @@ def test_second_writer_waits_when_asked(tmp_path, capsys):
     entry, _ = _extract(TEXTS, tmp_path, wait=True)
     holder.join()
     assert entry.is_complete and time.perf_counter() - t0 >= 0.4
-    assert "waiting for" in capsys.readouterr().err
+    assert "waiting: " in capsys.readouterr().err
 
 
 def test_summary_numbers(tmp_path):

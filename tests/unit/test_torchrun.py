@@ -22,6 +22,7 @@ from stc_gpu.distributed.torchrun import (DistributedContext, RankFailedError,
 from stc_gpu.extract.to_store import ExtractionSummary
 from stc_gpu.models.synthetic import random_model_and_tokenizer
 from stc_gpu.store import FeatureStore, layout
+from stc_gpu.store.lock import claim_entry
 
 REPO = Path(__file__).parents[2]
 TEXTS = [f"text number {i} " + "good bad movie plot " * (i % 6) for i in range(40)]
@@ -174,8 +175,7 @@ def test_two_processes_write_the_same_bytes_as_one(inputs, single_store, tmp_pat
     assert [name for name in expected if expected[name] != got[name]] == []
     entry = FeatureStore.open(store).entry()
     assert entry.is_complete and entry.n_blocks == 5
-    assert {p.name for p in entry.path.glob(f"{layout.LOCK_NAME}.rank*")} == {
-        f"{layout.LOCK_NAME}.rank0of2", f"{layout.LOCK_NAME}.rank1of2"}
+    assert not [p for p in entry.path.iterdir() if p.is_file() and p.name != "zarr.json"]
 
     # rank 1 "killed" before writing block 1 and rank 0 before block 2: a rerun writes just those
     done = zarr.open_array(entry.path / layout.DONE_ARRAY, mode="r+")
@@ -195,6 +195,21 @@ def test_two_processes_write_the_same_bytes_as_one(inputs, single_store, tmp_pat
     assert "wrote 2 blocks (3 were already done)" in again.stdout
     assert "texts 16  tokens" in again.stdout
     assert _chunk_files(store) == expected
+
+
+@pytest.mark.slow
+def test_a_job_of_two_ranks_waits_for_a_single_process_writer(inputs, single_store, tmp_path):
+    """The entry is held by a one-process extraction (here: this test): both ranks stop, and
+    rank 0 says who holds it."""
+    store = tmp_path / "store"
+    FeatureStore.create(store)
+    entry_dir = store / FeatureStore.open(single_store).entry().key
+    with claim_entry(entry_dir):
+        result = _extract(inputs, store, 2)
+    assert result.returncode != 0
+    assert f"{entry_dir} is being written by pid {os.getpid()}" in result.stderr
+    assert "RankFailedError" in result.stderr or result.stderr.count("being written by") >= 2
+    assert not (entry_dir / "zarr.json").exists()
 
 
 @pytest.mark.slow
