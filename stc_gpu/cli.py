@@ -337,10 +337,12 @@ def explain(classifier, texts, texts_file, data, text_column, out_file, device, 
     (CLASSIFIER/labels/<label>).
     """
     from stc_gpu.report.heatmap import explanations_html
+    from stc_gpu.stc.classifier import STCClassifier
 
     texts = _gather_texts(texts, texts_file, data, text_column)
     try:
-        clf = _single_label(classifier, device, "explain")
+        _refuse_multi_label(classifier, "explain")
+        clf = STCClassifier.load(classifier, device=device)
         if target is not None:
             clf.class_index(target)  # an unknown class fails before the model loads
         explained = clf.explain(texts, target=target)
@@ -357,18 +359,16 @@ def explain(classifier, texts, texts_file, data, text_column, out_file, device, 
     click.echo(f"wrote {out_file}")
 
 
-def _single_label(classifier: str, device, command: str):
-    """The single-label classifier saved at ``classifier``; ValueError for a multi-label one,
-    saying which of its folders ``command`` takes instead."""
-    from stc_gpu.stc.classifier import STCClassifier
-    from stc_gpu.stc.multilabel import label_folders, load_classifier
+def _refuse_multi_label(classifier: str, command: str) -> None:
+    """ValueError when ``classifier`` is a saved multi-label classifier, naming the label folder
+    that ``command`` takes instead."""
+    from stc_gpu.stc.multilabel import label_folders, saved_labels
 
-    clf = load_classifier(classifier, device=device)
-    if not isinstance(clf, STCClassifier):
-        example = Path(classifier) / "labels" / label_folders(clf.classes_.tolist())[0]
+    labels = saved_labels(classifier)
+    if labels is not None:
+        example = Path(classifier) / "labels" / label_folders(labels)[0]
         raise ValueError(f"{classifier} is a multi-label classifier: {command} one label at a "
                          f"time with its classifier folder, e.g. {example}")
-    return clf
 
 
 @cli.command("export")
@@ -384,7 +384,7 @@ def export(classifier, out_dir):
     from stc_gpu.export.writer import export_classifier
 
     try:
-        _single_label(classifier, None, "export")
+        _refuse_multi_label(classifier, "export")
         out = export_classifier(classifier, out_dir)
     except (ValueError, FileNotFoundError, ImportError) as err:
         raise click.ClickException(str(err)) from None

@@ -193,8 +193,14 @@ def label_folders(names: Sequence[str]) -> list[str]:
     return folders
 
 
+def saved_labels(path: str | Path) -> list[str] | None:
+    """The labels of the multi-label classifier saved at ``path``; None when it is not one."""
+    meta_file = Path(path) / _META
+    return json.loads(meta_file.read_text())["labels"] if meta_file.exists() else None
+
+
 def load_classifier(path: str | Path, *, device: str | None = None):
     """The classifier saved at ``path``: a :class:`MultiLabelSTC` or an :class:`STCClassifier`."""
-    if (Path(path) / _META).exists():
+    if saved_labels(path) is not None:
         return MultiLabelSTC.load(path, device=device)
     return STCClassifier.load(path, device=device)
