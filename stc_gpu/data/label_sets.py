@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -202,8 +202,3 @@ def label_counts(labels: LabelSets, splits: Splits) -> dict[str, dict[str, int]]
     return {label: {split: int(per_split[split][j]) for split in SPLIT_NAMES}
             for j, label in enumerate(labels.names)}
 
-
-def as_label_sets(value: Any, names: Sequence[str] | None = None,
-                  separator: str = "|") -> LabelSets:
-    """``value`` if it is a :class:`LabelSets`, else the label sets it lists."""
-    return value if isinstance(value, LabelSets) else LabelSets.from_sets(value, names, separator)

@@ -216,3 +216,27 @@ def test_fit_on_an_entry_and_a_list_column(ran, tmp_path):
     clf, again, _ = fit_multilabel_task(entry, LabelSets.from_sets(lists), config,
                                         show_progress=False)
     assert again["scores"] == results["scores"]
+
+
+def test_cached_slabs_read_each_slab_once_within_their_budget():
+    import types
+
+    from stc_gpu.stc.slabs import CachedSlabs
+
+    reads = []
+
+    def features(kind, pool, layer, rows=None):
+        reads.append((kind, pool, layer, rows))
+        return np.full((10, 4), layer, dtype=np.float32)  # 160 bytes
+
+    entry = types.SimpleNamespace(features=features, n_rows=10)
+    slabs = CachedSlabs(entry, max_bytes=400)
+    for layer in (0, 1, 0, 1):
+        assert slabs.features("hidden", "mean", layer)[0, 0] == layer
+    assert reads == [("hidden", "mean", 0, None), ("hidden", "mean", 1, None)]
+    slabs.features("hidden", "mean", 2)  # a third slab passes the budget: layer 0 goes
+    slabs.features("hidden", "mean", 1)
+    slabs.features("hidden", "mean", 0)
+    assert [r[2] for r in reads] == [0, 1, 2, 0]
+    slabs.features("hidden", "mean", 1, rows=[3])  # a subset of rows is the entry's own read
+    assert reads[-1] == ("hidden", "mean", 1, [3]) and slabs.n_rows == 10
