@@ -66,8 +66,9 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     Keyword-only, the fields of :class:`~stc_gpu.config.STCConfig` that are not about a data
-    file or a run folder, with the same meaning and defaults: ``model``, ``revision``, ``store``,
-    ``device``, ``dtype``, ``max_length``, ``token_budget``, ``block_rows`` (extraction);
+    file, its label columns or a run folder, with the same meaning and defaults: ``model``, ``revision``, ``store``,
+    ``device``, ``dtype``, ``max_length``, ``token_budget``, ``block_rows``, ``max_layer``
+    (extraction);
     ``kinds``, ``pools``, ``C_grid``, ``eta_grid``, ``combine_kinds``, ``metric``,
     ``multiclass``, ``backend``, ``max_iter``, ``tol``, ``patience`` (the search);
     ``val_fraction``, ``test_fraction``, ``seed`` (the splits ``fit`` carves from its texts: the
@@ -101,7 +102,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, model=_DEFAULT.model, revision=_DEFAULT.revision, store=_DEFAULT.store,
                  device=_DEFAULT.device, dtype=_DEFAULT.dtype, max_length=_DEFAULT.max_length,
                  token_budget=_DEFAULT.token_budget, block_rows=_DEFAULT.block_rows,
-                 kinds=KINDS, pools=POOLS, C_grid=DEFAULT_C_GRID, eta_grid=DEFAULT_ETA_GRID,
+                 max_layer=_DEFAULT.max_layer, kinds=KINDS, pools=POOLS, C_grid=DEFAULT_C_GRID, eta_grid=DEFAULT_ETA_GRID,
                  combine_kinds=_DEFAULT.combine_kinds, metric=_DEFAULT.metric,
                  multiclass=_DEFAULT.multiclass, backend=_DEFAULT.backend,
                  max_iter=_DEFAULT.max_iter, tol=_DEFAULT.tol, patience=_DEFAULT.patience,
@@ -115,6 +116,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         self.max_length = max_length
         self.token_budget = token_budget
         self.block_rows = block_rows
+        self.max_layer = max_layer
         self.kinds = kinds
         self.pools = pools
         self.C_grid = C_grid
