@@ -39,8 +39,12 @@ class STCConfig:
 
     ``data=None`` means the bundled demo (RT snippets); ``max_texts=None`` means all rows;
     ``max_length=None`` the model's own limit; ``token_budget=None`` 8,192 tokens per batch, or
-    ``max_length`` when that is larger. ``C_grid`` and ``eta_grid``: see :data:`DEFAULT_C_GRID`,
-    :data:`PAPER_ETA_GRID` and :data:`DEFAULT_ETA_GRID`.
+    ``max_length`` when that is larger; ``max_layer=None`` every layer (a ``max_layer`` stops the
+    model there, so the references, which read its output, are left out). ``C_grid`` and
+    ``eta_grid``: see :data:`DEFAULT_C_GRID`, :data:`PAPER_ETA_GRID` and :data:`DEFAULT_ETA_GRID`.
+    ``multi_label``: each label column holds a set of labels per row (a list in Parquet/JSONL, or
+    text joined by ``label_separator``; empty means no label applies), and one binary STC is
+    fitted per label.
     """
 
     model: str = DEFAULT_MODEL
@@ -48,6 +52,8 @@ class STCConfig:
     data: str | None = None
     text_column: str = "text"
     label_columns: list[str] = field(default_factory=lambda: ["label"])
+    multi_label: bool = False
+    label_separator: str = "|"
     split_column: str | None = None
     store: str = "stc_store"
     out: str = "stc_runs/latest"
@@ -63,6 +69,7 @@ class STCConfig:
     multiclass: str = DEFAULT_MULTICLASS
     max_texts: int | None = None
     max_length: int | None = None
+    max_layer: int | None = None
     max_iter: int = 30
     tol: float = 1e-4
     #: Newton steps without a validation gain after which a fit stops (the paper treats the
@@ -118,6 +125,10 @@ class STCConfig:
             bad("tol", f"must be positive, got {self.tol}")
         if self.workers is not None and self.workers < 1:
             bad("workers", f"must be at least 1, got {self.workers}")
+        if not isinstance(self.label_separator, str) or not self.label_separator:
+            bad("label_separator", f"must be a non-empty string, got {self.label_separator!r}")
+        if self.max_layer is not None and self.max_layer < 0:
+            bad("max_layer", f"must be at least 0 (or None), got {self.max_layer}")
         for name in ("max_length", "token_budget"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 bad(name, f"must be at least 1 (or None), got {getattr(self, name)}")
@@ -143,6 +154,14 @@ class STCConfig:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+def field_default(name: str) -> Any:
+    """The default of :class:`STCConfig` field ``name`` (the one place defaults are written)."""
+    spec = {f.name: f for f in dataclasses.fields(STCConfig)}[name]
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    return spec.default
 
 
 def _grid(values, name: str, rule: str, ok) -> list[float]:

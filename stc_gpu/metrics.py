@@ -90,3 +90,32 @@ def _checked(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         if codes.size and codes.min() < 0:
             raise ValueError(f"{name} holds negative class codes")
     return y_true.astype(np.int64), y_pred.astype(np.int64)
+
+
+def multilabel_scores(Y_true: np.ndarray, Y_pred: np.ndarray, names) -> dict:
+    """Scores of label-set predictions, as scikit-learn's ``f1_score`` etc. on indicator rows.
+
+    ``Y_true``, ``Y_pred``: (n, L) 0/1 or bool; ``names``: the L labels. Returns
+    ``{"micro_f1", "macro_f1", "subset_acc", "per_label": {name: {precision, recall, f1,
+    support}}}``: a label's F1 is its positive class's, micro-F1 pools the true positives, false
+    positives and false negatives of every label, macro-F1 averages the per-label F1 and
+    subset accuracy is the share of rows whose whole set is right. A score with nothing to count
+    (no true and no predicted row) is 0, as scikit-learn's ``zero_division=0``.
+    """
+    Y_true, Y_pred = np.asarray(Y_true, dtype=bool), np.asarray(Y_pred, dtype=bool)
+    if Y_true.ndim != 2 or Y_true.shape != Y_pred.shape or Y_true.shape[1] != len(names):
+        raise ValueError(f"Y_true and Y_pred must both be (n, {len(names)}), got "
+                         f"{Y_true.shape} and {Y_pred.shape}")
+    tp = (Y_true & Y_pred).sum(0)
+    pred, true = Y_pred.sum(0), Y_true.sum(0)
+
+    def ratio(a, b):
+        return np.divide(a, b, out=np.zeros(np.shape(a)), where=np.asarray(b) > 0)
+
+    f1 = ratio(2.0 * tp, pred + true)
+    per_label = {name: {"precision": float(p), "recall": float(r), "f1": float(f),
+                        "support": int(s)}
+                 for name, p, r, f, s in zip(names, ratio(tp, pred), ratio(tp, true), f1, true)}
+    return {"micro_f1": float(ratio(2.0 * tp.sum(), pred.sum() + true.sum())),
+            "macro_f1": float(f1.mean()), "subset_acc": float((Y_true == Y_pred).all(1).mean()),
+            "per_label": per_label}

@@ -47,3 +47,23 @@ def save_tiny_model(folder: Path, family: str = "bert", texts=()) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+#: Words planted for each label of :func:`planted_label_sets`.
+LABEL_WORDS = {"loud": ("drums", "guitar", "trumpet"), "wet": ("rain", "river", "ocean")}
+
+
+def planted_label_sets(n: int = 240, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(texts, tags)``: each label of :data:`LABEL_WORDS` applies to a row independently (a
+    third of the rows each), and a text holds filler words and one word of each label that
+    applies; ``tags`` joins a row's labels with "|" (empty: none)."""
+    rng = np.random.default_rng(seed)
+    texts, tags = [], []
+    for _ in range(n):
+        applies = [name for name in LABEL_WORDS if rng.random() < 1 / 3]
+        words = list(rng.choice(FILLER, size=rng.integers(3, 10)))
+        for name in applies:
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(LABEL_WORDS[name])))
+        texts.append(" ".join(words))
+        tags.append("|".join(applies))
+    return texts, tags

@@ -216,6 +216,18 @@ def read_column(path: TextSource, column: str) -> np.ndarray:
     return np.asarray(values)
 
 
+def read_raw_column(source: TextSource, column: str, *, as_text: bool = False) -> list:
+    """Every value of one column as Python objects, unchecked: lists, nulls and empty strings
+    are kept (for columns whose values are not scalars, such as multi-label sets). ``as_text``
+    reads a CSV column as text, not as inferred numbers."""
+    values: list = []
+    for batch in _raw_batches(source, column, as_text=as_text):
+        values += batch.to_pylist() if isinstance(batch, pa.ChunkedArray | pa.Array) else batch
+    if not values:
+        raise ValueError(f"{source_name(source)}: the file has no data rows")
+    return values
+
+
 @dataclass(frozen=True)
 class TextScan:
     """Result of the validating first pass over a text source."""

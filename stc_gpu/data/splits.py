@@ -18,6 +18,8 @@ SPLIT_NAMES = ("train", "val", "test")
 _GIVEN_ALIASES = {"train": "train", "validation": "val", "val": "val", "valid": "val", "dev": "val",
                   "test": "test"}
 DEFAULT_TEST_FRACTION = 0.2
+#: Rows of a class (or of a label) that a drawn train / validation / test split needs at least.
+MIN_SPLIT_ROWS = 3
 
 
 @dataclass(frozen=True, eq=False)

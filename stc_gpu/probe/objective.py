@@ -71,22 +71,26 @@ class LogisticLoss:
     """The data term (the mean loss of the module docstring), on torch margins ``M (P, K, n)``.
 
     The one definition of the loss: the solvers minimise it and :func:`l1_objective` evaluates
-    it. ``y`` (n,) class indices; K = :func:`n_outputs` rows; ``U`` units per problem (K
-    binary problems for one-vs-rest and binary, one softmax problem for multinomial).
+    it. ``y`` (n,) class indices shared by every problem, or (P, n) 0/1 labels of P binary
+    problems (one per row: the labels of a multi-label task); K = :func:`n_outputs` rows; ``U``
+    units per problem (K binary problems for one-vs-rest and binary, one softmax problem for
+    multinomial).
     """
 
     def __init__(self, y: torch.Tensor, n_classes: int, multiclass: str):
         if multiclass not in MULTICLASS_MODES:
             raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
         self.K = n_outputs(n_classes)
+        if y.ndim == 2 and self.K != 1:
+            raise ValueError("labels per problem (P, n) are for binary problems only")
         self.softmax = multiclass == "multinomial" and self.K > 1
         self.U = 1 if self.softmax else self.K
         self.y = y
-        if self.K == 1:
-            target = y.to(torch.float64)[None]
+        if self.K > 1:
+            target = torch.nn.functional.one_hot(y, self.K).to(torch.float64).T[None]
         else:
-            target = torch.nn.functional.one_hot(y, self.K).to(torch.float64).T
-        self.target = target[None]  # (1, K, n)
+            target = y.to(torch.float64).view(-1, 1, y.shape[-1])
+        self.target = target  # (1 or P, K, n)
         self.sign = 2 * self.target - 1
 
     def to_units(self, per_block: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,8 @@
 """``fit_path``: L1-logistic probes for P problems sharing labels, over a path of A strengths.
 
+Labels of several binary tasks on the same rows (the labels of a multi-label task, ``y`` (n, T))
+are solved in the same batch: each problem once per task, reading one copy of its features.
+
 Iterations as a hyper-parameter (``eval_set``): the paper picks each probe's number of training
 iterations on the validation split. With ``eval_set`` the torch backend scores the validation rows
 after every Newton step of an alpha with ``metric`` and keeps the best checkpoint per (problem,
@@ -131,6 +134,31 @@ def _stack_problems(X: Any, device) -> tuple[torch.Tensor, np.ndarray]:
     return tensor, np.full(tensor.shape[0], tensor.shape[2])
 
 
+def _n_tasks(y: Any, prefixes) -> int:
+    """How many binary tasks ``y`` (n,) or (n, T) holds (1 for one label vector)."""
+    shape = np.shape(to_numpy(y))
+    if len(shape) < 2 or shape[1] == 1:
+        return 1
+    if prefixes is not None:
+        raise ValueError("prefixes take one label vector y (n,), not labels of several tasks")
+    return int(shape[1])
+
+
+def _task_labels(y: Any, n_rows: int, eval_set: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(classes [0, 1], y_index (T, n))`` of (n, T) 0/1 labels of T binary tasks."""
+    y = to_numpy(y)
+    what = "eval_set y" if eval_set else "y"
+    if y.ndim != 2 or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{what} of several tasks must be an (n, T) array of 0/1 labels")
+    if len(y) != n_rows:
+        raise ValueError(f"X has {n_rows} rows but {what} has {len(y)} labels")
+    one_class = np.flatnonzero(~(y.any(0) & ~y.all(0)))
+    if not eval_set and len(one_class):
+        raise ValueError(f"tasks {one_class.tolist()} of y have only one class; a probe needs "
+                         "both")
+    return np.array([0, 1]), y.T.astype(np.int64)
+
+
 def _val_labels(classes: np.ndarray, y_val: Any) -> np.ndarray:
     y_val = to_numpy(y_val).reshape(-1)
     index = np.searchsorted(classes, y_val)
@@ -164,12 +192,16 @@ def fit_path(
     ----------
     X : (P, n, d) or (n, d) array, or a list of P (n, d_p) arrays (numpy float16/32/64, torch,
         or cupy); float16 is computed in float32.
-    y : (n,) labels (two or more classes; binary -> sigmoid, more -> multinomial softmax).
+    y : (n,) labels (two or more classes; binary -> sigmoid, more -> multinomial softmax), or
+        (n, T) 0/1 labels of T binary tasks on the same rows (the labels of a multi-label task):
+        each of X's P problems is then fitted for every task in one batch, and the result holds
+        ``P T`` problems, problem ``p T + t`` for X's problem p and task t (no ``prefixes``).
     alphas : A strengths of our convention (:mod:`stc_gpu.probe.objective`).
     backend : "torch", "cuml", "sklearn" or "auto" (see :func:`resolve_backend`).
     device : torch device for the torch backend (default: where X lives).
     standardize : z-score features with training-row statistics (saved in the result).
-    eval_set : optional ``(X_val, y_val)``, X_val shaped like X; see the module docstring.
+    eval_set : optional ``(X_val, y_val)``, X_val shaped like X and y_val like y; see the module
+        docstring.
     max_iter : Newton steps per alpha (torch) or the backend's own iteration limit.
     tol : relative Newton-decrement tolerance (torch) or the backend's own tolerance.
     multiclass : "ovr" (K binary problems, batched) or "multinomial" (softmax) for 3+ classes.
@@ -187,7 +219,8 @@ def fit_path(
         raise ValueError(f"multiclass must be one of {MULTICLASS_MODES}, got {multiclass!r}")
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    n_problems = _n_problems(X) if prefixes is None else len(prefixes)
+    tasks = _n_tasks(y, prefixes)
+    n_problems = _n_problems(X) * tasks if prefixes is None else len(prefixes)
     name = resolve_backend(backend, X, device, n_fits=n_problems * len(np.atleast_1d(alphas)))
     logger.info("fitting L1 logistic probes with the %s backend", name)
     device = torch.device(device) if device is not None else None
@@ -202,7 +235,8 @@ def fit_path(
                 widths.max() > stacked.shape[2]):
             raise ValueError(f"prefixes need one (n, d) X and widths in 1..d, got X of shape "
                              f"{tuple(stacked.shape)} and prefixes {list(widths)}")
-    classes, y_index = encode_labels(y, stacked.shape[1])
+    classes, y_index = (encode_labels(y, stacked.shape[1]) if tasks == 1
+                        else _task_labels(y, stacked.shape[1]))
     alphas_arr = validate_alphas(alphas)
     solve_device = stacked.device if device is None else device
     Zt = feature_major_copy(stacked, working_dtype(stacked.dtype), solve_device)
@@ -219,13 +253,15 @@ def fit_path(
         Xv_stacked, _ = _stack_problems(Xv, None)
         if Xv_stacked.shape[0] != Zt.shape[0] or Xv_stacked.shape[2] != Zt.shape[1]:
             raise ValueError("eval_set X must have the same problems and widths as X")
-        if Xv_stacked.shape[1] != len(to_numpy(yv).reshape(-1)):
+        yv_index = (_val_labels(classes, yv) if y_index.ndim == 1
+                    else _task_labels(yv, Xv_stacked.shape[1], eval_set=True)[1])
+        if Xv_stacked.shape[1] != yv_index.shape[-1] or yv_index.shape[:-1] != y_index.shape[:-1]:
             raise ValueError("eval_set X and y have different lengths")
         Ztv = feature_major_copy(Xv_stacked, Zt.dtype, solve_device)
         check_finite(Ztv.transpose(-1, -2))
         if standardize:
             standardize_feature_major_(Ztv, mean, scale)
-        val = (Ztv, _val_labels(classes, yv))
+        val = (Ztv, yv_index)
     if name == "torch":
         with tqdm(total=len(alphas_arr), desc="L1 probe path", unit="alpha",
                   disable=not progress) as bar:
@@ -249,6 +285,10 @@ def fit_path(
                         multiclass=multiclass, metric=metric)
         if on_fits is not None:
             on_fits(n_problems * len(alphas_arr))
+    if tasks > 1:  # the width and scaler of each feature matrix, for each of its tasks
+        widths = np.repeat(widths, tasks)
+        if mean is not None:
+            mean, scale = (t.repeat_interleave(tasks, dim=0) for t in (mean, scale))
     if prefixes is not None and mean is not None:
         mean, scale = (t.expand(n_problems, -1) for t in (mean, scale))
     return PathResult(
@@ -272,8 +312,9 @@ def _zero_padded_prefixes(Zt: torch.Tensor, widths: np.ndarray) -> torch.Tensor:
 def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
               multiclass=DEFAULT_MULTICLASS, metric="accuracy",
               backend_max_iter: int | None = None) -> PathArrays:
-    """sklearn / cuml: one fit per (problem, alpha) on feature-major Zt (P, d, n); objectives
-    evaluated with ours.
+    """sklearn / cuml: one fit per (problem, alpha) on feature-major Zt (S, d, n); objectives
+    evaluated with ours. ``y_index`` (T, n) of T binary tasks makes ``P = S T`` problems, problem
+    ``s T + t`` for matrix s and task t (else P = S).
 
     ``max_iter`` is our Newton-step cap and is not passed on: each backend runs its own
     iteration budget (``cuml_backend.MAX_ITER`` OWL-QN iterations, ``sklearn_backend.MAX_ITER``
@@ -281,7 +322,9 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
     the backend's own verdict; fits that ran out of budget are logged as a warning.
     """
     del max_iter  # Newton steps of the torch solver; meaningless to OWL-QN / liblinear / saga
-    P, d, n = Zt.shape
+    S, d, n = Zt.shape
+    T = 1 if y_index.ndim == 1 else y_index.shape[0]
+    P = S * T
     K = n_outputs(n_classes)
     A = len(alphas)
     out = PathArrays(
@@ -290,29 +333,32 @@ def _fit_each(name, Zt, y_index, n_classes, alphas, max_iter, tol, val, *,
     )
     if val is not None:
         out.val_score = np.zeros((P, A))
-        out.best_val_pred = np.zeros((P, A, len(val[1])), dtype=np.int64)
+        out.best_val_pred = np.zeros((P, A, val[1].shape[-1]), dtype=np.int64)
     for p in range(P):
-        X_host = np.ascontiguousarray(Zt[p].T.cpu().numpy(), dtype=np.float64)
+        s, t = divmod(p, T)
+        y_p = y_index if T == 1 else y_index[t]
+        X_host = np.ascontiguousarray(Zt[s].T.cpu().numpy(), dtype=np.float64)
         if name == "cuml":
             import cupy as cp
 
-            X_fit, y_fit = cp.from_dlpack(Zt[p]).T, cp.asarray(y_index)  # F-ordered (n, d)
+            X_fit, y_fit = cp.from_dlpack(Zt[s]).T, cp.asarray(y_p)  # F-ordered (n, d)
             fit_one = cuml_backend.fit_one
         else:
-            X_fit, y_fit, fit_one = X_host, y_index, sklearn_backend.fit_one
+            X_fit, y_fit, fit_one = X_host, y_p, sklearn_backend.fit_one
         for a, alpha in enumerate(alphas):
             coef, intercept, n_iter, converged = _fit_one_mode(
                 fit_one, X_fit, y_fit, n_classes, float(alpha), backend_max_iter, tol, multiclass)
             out.coef[p, a], out.intercept[p, a], out.n_iter[p, a] = coef, intercept, n_iter
             out.converged[p, a] = converged
-            out.objective[p, a] = l1_objective(X_host, y_index, coef, intercept, float(alpha),
+            out.objective[p, a] = l1_objective(X_host, y_p, coef, intercept, float(alpha),
                                                multiclass=multiclass)
             if val is not None:
-                Mv = val[0][p].T.cpu().numpy().astype(np.float64) @ coef.T + intercept
+                Mv = val[0][s].T.cpu().numpy().astype(np.float64) @ coef.T + intercept
                 pred = (Mv[:, 0] > 0).astype(np.int64) if K == 1 else Mv.argmax(1)
                 out.best_val_pred[p, a] = pred
+                yv = val[1] if T == 1 else val[1][t]
                 out.val_score[p, a] = float(checkpoint_score(
-                    torch.from_numpy(pred)[None], torch.from_numpy(val[1]), n_classes, metric)[0])
+                    torch.from_numpy(pred)[None], torch.from_numpy(yv), n_classes, metric)[0])
     if not out.converged.all():
         budget = backend_max_iter
         if budget is None:

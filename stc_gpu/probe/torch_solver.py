@@ -1,6 +1,8 @@
 """Batched proximal-Newton solver for L1-logistic problems sharing labels (torch, CPU or CUDA).
 
-P *layers* (feature matrices sharing the labels) are solved together over a path of strengths. A
+P *layers* (feature matrices sharing the labels) are solved together over a path of strengths;
+with T binary tasks (the labels of a multi-label task) every layer is solved for each, as P T
+problems reading the same feature matrix. A
 layer has K outputs (``K = 1`` for binary) and every output is a *block* of the batch
 (``B = P K`` blocks) with its own working set, Hessian and inner solve:
 
@@ -89,12 +91,19 @@ class _Kernels:
         return torch.stack([A[p] @ B[p] for p in range(A.shape[0])])
 
     def project(self, A: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-        """``A[p] @ Z[p]`` (P, K, y) for A (P, K, x) and Z (P, x, y), or Z (1, x, y) shared by
-        all P problems (then one matmul)."""
-        if Z.shape[0] == 1 and A.shape[0] != 1:
-            P, K, x = A.shape
+        """``A[p] @ Z[p // g]`` (P, K, y) for A (P, K, x) and Z (S, x, y): each of the S matrices
+        is shared by ``g = P / S`` consecutive problems. One matmul when S = 1; on the device
+        path one per matrix; on the host path one per problem (as :meth:`bmm`)."""
+        P, K, x = A.shape
+        S = Z.shape[0]
+        if S == P:
+            return self.bmm(A, Z)
+        if S == 1:
             return (A.reshape(P * K, x) @ Z[0]).view(P, K, Z.shape[2])
-        return self.bmm(A, Z)
+        g = P // S
+        if self.device_resident:
+            return torch.bmm(A.reshape(S, g * K, x), Z).view(P, K, Z.shape[2])
+        return torch.stack([A[p] @ Z[p // g] for p in range(P)])
 
     def direction(self, Zt, layer, idx, mask, live, w, g, v0, lam):
         """Direction ``delta (B, q)`` of the quadratic + L1 model and its margin change
@@ -152,6 +161,12 @@ class _State:
     def __init__(self, P: int, d: int, n: int, losses: LogisticLoss, device):
         f64 = dict(dtype=torch.float64, device=device)
         self.W = torch.zeros((P, losses.K, d), **f64)
+        if losses.y.ndim == 2:  # labels per problem (binary), priors as for one label below
+            ones = losses.y.sum(1).to(torch.float64)
+            prior = torch.clamp(torch.stack([n - ones, ones]) / n, min=1e-12)
+            self.b = torch.log(prior[1] / prior[0]).to(device).view(P, 1)
+            self.M = self.b[:, :, None].expand(P, 1, n).clone()
+            return
         counts = torch.bincount(losses.y, minlength=max(losses.K, 2)).to(torch.float64)
         prior = torch.clamp(counts / counts.sum(), min=1e-12)
         if losses.K == 1:
@@ -198,7 +213,10 @@ def solve_path(
     Zt : (P, d, n) float32/float64 tensor of standardised features, **feature-major** (the
         transpose of the usual rows x features), on the solve device; or (1, d, n) shared by
         ``len(widths)`` problems.
-    y_index : (n,) class indices shared by all layers.
+    y_index : (n,) class indices shared by all layers, or (T, n) 0/1 labels of T binary tasks
+        (the labels of a multi-label task): every layer is then solved for each task, as
+        ``P = S T`` problems, problem ``s T + t`` for layer s and task t (binary only, no
+        ``widths``).
     n_classes : number of classes (2 -> one sigmoid output, >= 3 -> K outputs).
     alphas : sequence of A strengths; solved in decreasing order, returned in the given order.
     multiclass : "ovr" or "multinomial" (see the module docstring; binary is the same in both).
@@ -206,8 +224,9 @@ def solve_path(
     tol : relative Newton-decrement tolerance.
     max_new, max_working_set : entrants per step and total size caps of each working set.
     max_sweeps : coordinate-descent sweeps of one inner solve (host path).
-    eval_set : optional ``(Zt_val (P, d, n_val), y_val_index (n_val,))`` scored after every
-        Newton step with ``metric``; the best checkpoint per (layer, alpha) is kept.
+    eval_set : optional ``(Zt_val (S, d, n_val), y_val_index (n_val,) or (T, n_val))`` scored
+        after every Newton step with ``metric``; the best checkpoint per (problem, alpha) is
+        kept.
     patience : with an eval set, stop a layer's alpha (not converged) once its validation score
         has not risen for this many Newton steps (early stopping; None: never).
     device_resident : force the device path (True) or the host path (False); default: CUDA.
@@ -216,16 +235,19 @@ def solve_path(
     progress : optional callable(str) receiving one line per alpha.
     """
     S, d, n = Zt.shape
-    P = S if widths is None else len(widths)
-    if widths is not None and S != 1:
-        raise ValueError(f"widths needs one shared feature matrix, got {S}")
+    y_np = np.asarray(y_index)
+    T = 1 if y_np.ndim == 1 else y_np.shape[0]
+    P = S * T if widths is None else len(widths)
+    if widths is not None and (S != 1 or y_np.ndim != 1):
+        raise ValueError(f"widths needs one shared feature matrix and one label vector, got {S} "
+                         f"matrices and labels of shape {y_np.shape}")
     device = Zt.device
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if max_iter < 1:
         raise ValueError(f"max_iter must be at least 1 Newton step, got {max_iter}")
-    y = torch.as_tensor(np.asarray(y_index), dtype=torch.long, device=device)
-    losses = LogisticLoss(y, n_classes, multiclass)
+    y = torch.as_tensor(y_np, dtype=torch.long, device=device)
+    losses = LogisticLoss(y.repeat(S, 1) if y.ndim == 2 else y, n_classes, multiclass)
     K = losses.K
     resident = Zt.is_cuda if device_resident is None else bool(device_resident)
     kernels = _Kernels(resident, max_sweeps)
@@ -241,7 +263,7 @@ def solve_path(
     if widths is not None:
         limit = torch.as_tensor(np.asarray(widths), device=device)
         outside = torch.arange(d, device=device)[None, None, :] >= limit[:, None, None]
-    source = torch.arange(S, device=device).expand(P) if widths is None else (
+    source = torch.arange(S, device=device).repeat_interleave(T) if widths is None else (
         torch.zeros(P, dtype=torch.long, device=device))
     checkpoints = None
     if eval_set is not None:
@@ -374,6 +396,8 @@ class _Checkpoints:
         Ztv, yv = eval_set
         self.Ztv = Ztv
         self.yv = torch.as_tensor(np.asarray(yv), dtype=torch.long, device=Ztv.device)
+        if self.yv.ndim == 2:  # (T, n_val) labels per task -> (P, n_val) per problem
+            self.yv = self.yv.repeat(Ztv.shape[0], 1)
         self.n_classes = n_classes
         self.metric = metric
         self.kernels = kernels
@@ -433,14 +457,16 @@ def checkpoint_score(pred: torch.Tensor, y: torch.Tensor, n_classes: int,
                      metric: str) -> torch.Tensor:
     """Accuracy or macro-F1 (as scikit-learn's, over the classes present in y or pred) per layer.
 
-    pred (P, n) and y (n,) class indices; returns (P,) float64 on their device.
+    pred (P, n) and y (n,) class indices, or y (P, n) one row per problem; returns (P,) float64
+    on their device.
     """
+    y = y.expand_as(pred)
     if metric == "accuracy":
-        return (pred == y[None]).double().mean(1)
+        return (pred == y).double().mean(1)
     pred_1h = torch.nn.functional.one_hot(pred, n_classes).double()  # (P, n, C)
-    true_1h = torch.nn.functional.one_hot(y, n_classes).double()     # (n, C)
-    tp = (pred_1h * true_1h[None]).sum(1)
-    support = pred_1h.sum(1) + true_1h.sum(0)[None]                   # (P, C)
+    true_1h = torch.nn.functional.one_hot(y, n_classes).double()     # (P, n, C)
+    tp = (pred_1h * true_1h).sum(1)
+    support = pred_1h.sum(1) + true_1h.sum(1)                         # (P, C)
     present = support > 0
     f1 = torch.where(present, 2 * tp / torch.clamp(support, min=1), torch.zeros_like(tp))
     return f1.sum(1) / present.sum(1)

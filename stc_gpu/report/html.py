@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from stc_gpu.report.heatmap import explanation_section, html_page
-from stc_gpu.report.tables import (Table, candidates_rows, layer_table_rows, selection_rows,
-                                   table4_rows, timing_rows, write_text_atomic)
+from stc_gpu.report.tables import (Table, candidates_rows, layer_table_rows, multilabel_rows,
+                                   selection_rows, table4_rows, timing_rows, write_text_atomic)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -72,14 +72,7 @@ def report_html(results: Mapping[str, Any], *, config: Mapping[str, Any],
     parts += ["<h2>Figures</h2>", '<div class="figures">', *_figures(results.get("plots") or {}),
               "</div>",
               "<h2>Time and cost</h2>", _table(timing_rows(results)), _cost_note(results)]
-    notes = list(results.get("notes") or [])
-    cut = results.get("truncation")
-    if cut:
-        notes.append(f"{cut['truncated']:,} of {cut['texts']:,} texts were cut at "
-                     f"{cut['max_length']:,} tokens")
-    if notes:
-        parts += ["<h2>Notes</h2><ul>"
-                  + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes) + "</ul>"]
+    parts += _notes(results)
     if examples:
         parts += ["<h2>Test texts, explained</h2>",
                   '<p class="meta">The most confident right and wrong predictions on the test '
@@ -89,9 +82,46 @@ def report_html(results: Mapping[str, Any], *, config: Mapping[str, Any],
             ex["explanation"], classes,
             heading=f"{'right' if ex['correct'] else 'wrong'}: true {ex['true']}, predicted "
                     f"{ex['explanation'].predicted}") for ex in examples]
-    parts += ["<h2>Configuration</h2>", _table((["Option", "Value"], [
-        [str(k), json.dumps(v)] for k, v in config.items()]))]
+    parts += _configuration(config)
     return html_page(f"STC report: {task}", "\n".join(parts), css=_CSS)
+
+
+def multilabel_report_html(results: Mapping[str, Any], *, config: Mapping[str, Any],
+                           label_pages: Mapping[str, str]) -> str:
+    """The report page of a multi-label task: each label's test F1 per approach and the scores
+    over the label sets (:func:`~stc_gpu.report.tables.multilabel_rows`), a link to each label's
+    own report (``label_pages``: label -> relative path), the notes and the configuration."""
+    task = str(results.get("task") or results.get("dataset") or "task")
+    links = "".join(f'<li><a href="{html.escape(page)}">{html.escape(str(label))}</a></li>'
+                    for label, page in label_pages.items())
+    parts = [_meta(results),
+             "<h2>Test scores (%) per label and over the label sets</h2>",
+             _table(multilabel_rows(results)),
+             '<p class="meta">A label\'s F1 is that of its positive class; micro-F1 pools every '
+             "label's true and false positives and negatives, macro-F1 averages the labels' F1, "
+             "subset accuracy counts texts whose whole label set is right. Each label's "
+             "classifier was selected on the validation split on its own.</p>",
+             f"<h2>Each label's report</h2><ul>{links}</ul>",
+             *_notes(results), *_configuration(config)]
+    return html_page(f"STC report: {task} (multi-label)", "\n".join(parts), css=_CSS)
+
+
+def _notes(results: Mapping[str, Any]) -> list[str]:
+    """The notes section: the run's notes and how many texts were cut."""
+    notes = list(results.get("notes") or [])
+    cut = results.get("truncation")
+    if cut:
+        notes.append(f"{cut['truncated']:,} of {cut['texts']:,} texts were cut at "
+                     f"{cut['max_length']:,} tokens")
+    if not notes:
+        return []
+    return ["<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(str(n))}</li>" for n in notes)
+            + "</ul>"]
+
+
+def _configuration(config: Mapping[str, Any]) -> list[str]:
+    return ["<h2>Configuration</h2>", _table((["Option", "Value"], [
+        [str(k), json.dumps(v)] for k, v in config.items()]))]
 
 
 def png_data_uri(path: str | os.PathLike) -> str:

@@ -56,6 +56,31 @@ def table4_rows(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Tab
     return header, body
 
 
+def multilabel_markdown(results: Mapping[str, Any]) -> str:
+    """:func:`multilabel_rows` as Markdown, under the task's name and model."""
+    return (f"{_task_name(results)} ({results.get('model', _MISSING)})\n\n"
+            + _markdown(*multilabel_rows(results)))
+
+
+def multilabel_rows(results: Mapping[str, Any]) -> Table:
+    """Test F1 (%) of a multi-label task: one row per label (its test rows, each approach's F1),
+    then micro-F1, macro-F1 and subset accuracy over the test label sets
+    (``results["scores"]``, of :func:`stc_gpu.metrics.multilabel_scores`)."""
+    scores = results.get("scores") or {}
+    approaches = [(key, title) for key, title in APPROACHES if key in scores]
+    header = ["Label", "Test rows"] + [f"{title} F1" for _, title in approaches]
+    body = []
+    for label in results["labels"]:
+        support = results["label_counts"][label]["test"]
+        body.append([str(label), str(support)] + [
+            _percent(scores[key]["per_label"][label]["f1"]) for key, _ in approaches])
+    for name, title in (("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"),
+                        ("subset_acc", "subset accuracy")):
+        body.append([title, str(results["n"]["test"])]
+                    + [_percent(scores[key][name]) for key, _ in approaches])
+    return header, body
+
+
 def selection_markdown(results: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> str:
     """:func:`selection_rows` as Markdown."""
     return _markdown(*selection_rows(results))

@@ -5,11 +5,13 @@ states, 0..L-1 for FFN activations); Algorithm 1's loop (``while l < L_temp``) r
 
 For one η the aggregated matrix is built incrementally, layer after layer (never re-gathered per
 L_temp); the classifiers for every L_temp are fitted as one batched problem, each seeing only its
-own prefix of columns (the rest are zero, which an L1 fit leaves at zero weight).
+own prefix of columns (the rest are zero, which an L1 fit leaves at zero weight). The labels of a
+multi-label task share the slab reads (:func:`aggregate_labels`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -109,10 +111,7 @@ def better_candidate(cand: AggCandidate, best: AggCandidate | None, metric: str)
 
 
 def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: dict,
-              rows: SplitRows, etas, Cs, *, metric: str = "accuracy", backend: str = "auto",
-              device=None, max_iter: int = 30, tol: float = 1e-4,
-              multiclass: str = DEFAULT_MULTICLASS, patience: int | None = None,
-              max_batch_bytes: int = 1 << 30, on_fits=None) -> AggSweep:
+              rows: SplitRows, etas, Cs, **options) -> AggSweep:
     """Aggregate salient neurons for every η and L_temp of one (kind or kinds, pool).
 
     Parameters
@@ -121,20 +120,48 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: 
         and sums them over classes itself). A layer without signal (all-zero weights) adds no
         neuron; an L_temp whose layers 0..L_temp add none has no classifier.
     layers : dict kind -> captured layer indices.
-    on_fits : optional callable(int) told how many (L_temp, C) fits each solver step finished.
+    options : those of :func:`aggregate_labels`.
+    """
+    return aggregate_labels(entry, name, pool, layers, [coefs], [rows], etas, Cs, **options)[0]
+
+
+def aggregate_labels(entry, name: str, pool: str, layers: dict[str, list[int]],
+                     label_coefs: Sequence[dict], label_rows: Sequence[SplitRows], etas, Cs, *,
+                     metric: str = "accuracy", backend: str = "auto", device=None,
+                     max_iter: int = 30, tol: float = 1e-4,
+                     multiclass: str = DEFAULT_MULTICLASS, patience: int | None = None,
+                     max_batch_bytes: int = 1 << 30, on_fits=None) -> list[AggSweep]:
+    """:func:`aggregate` for several tasks on the same rows (the labels of a multi-label task):
+    each site's slab is read once, and each task keeps the union of its own salient columns.
+
+    ``label_coefs[t]`` and ``label_rows[t]`` are task t's probe weights and split rows (all with
+    the same rows). on_fits : optional callable(int) told how many (L_temp, C) fits each solver
+    step finished. Returns one :class:`AggSweep` per task.
     """
     steps = steps_for(name, layers)
     sites = [site for _, group in steps for site in group]
-    eta_ids = {site: [salient_neurons(coefs[site], eta) for eta in etas] for site in sites}
-    # Read every site once; keep only the union of its salient columns over all η.
-    union = {site: np.unique(np.concatenate(eta_ids[site])) for site in sites}
-    cols = {}
+    eta_ids = [{site: [salient_neurons(coefs[site], eta) for eta in etas] for site in sites}
+               for coefs in label_coefs]
+    # Read every site once; keep only the union of each task's salient columns over all η.
+    unions = [{site: np.unique(np.concatenate(ids[site])) for site in sites} for ids in eta_ids]
+    cols: list[dict] = [{} for _ in label_rows]
     for site in sites:
-        X_train, X_val, _ = read_layer(entry, site[0], pool, site[1], rows)
-        cols[site] = (X_train[:, union[site]], X_val[:, union[site]])
-    fit = dict(alphas=[alpha_from_sklearn_C(C, len(rows.train)) for C in Cs], backend=backend,
-               device=device, max_iter=max_iter, tol=tol, multiclass=multiclass, metric=metric,
-               patience=patience)
+        X_train, X_val, _ = read_layer(entry, site[0], pool, site[1], label_rows[0])
+        for task_cols, union in zip(cols, unions):
+            task_cols[site] = (X_train[:, union[site]], X_val[:, union[site]])
+        del X_train, X_val
+    fit = dict(alphas=[alpha_from_sklearn_C(C, len(label_rows[0].train)) for C in Cs],
+               backend=backend, device=device, max_iter=max_iter, tol=tol,
+               multiclass=multiclass, metric=metric, patience=patience)
+    return [_sweep_etas(steps, ids, union, task_cols, rows, name, pool, etas, Cs, fit,
+                        max_batch_bytes, on_fits)
+            for ids, union, task_cols, rows in zip(eta_ids, unions, cols, label_rows)]
+
+
+def _sweep_etas(steps, eta_ids, union, cols, rows, name, pool, etas, Cs, fit, max_batch_bytes,
+                on_fits) -> AggSweep:
+    """One task's sweep over η: for each, its salient columns of layers 0..L_temp, fitted per
+    L_temp prefix. ``cols[site]`` holds (train, val) columns ``union[site]`` of each site."""
     sweep = AggSweep()
     for e, eta in enumerate(etas):
         blocks, train_parts, val_parts, widths = [], [], [], []

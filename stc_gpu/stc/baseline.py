@@ -67,11 +67,11 @@ def own_pooling_rule(declared: SentencePooling | None, family: str) -> OwnPoolin
 def reference_rows(entry, rows: SplitRows, Cs, rule: OwnPooling, *, metric: str = "accuracy",
                    seed: int = 0) -> tuple[dict, list[str]]:
     """``({"embedding": row, "own_pooling": row}, notes)``: each reference fitted on train, its C
-    chosen on val, test scored once; a reference the entry cannot give is left out, and a note
-    says why."""
+    chosen on val, test scored once (its predicted class codes in ``row["test_pred"]``); a
+    reference the entry cannot give is left out, and a note says why."""
     if FINAL not in entry.kinds:
         return {}, [f"no Embedding or own-pooling reference: the entry has no {FINAL} site "
-                    f"(extract with kinds including {FINAL!r})"]
+                    f"(extract with kinds including {FINAL!r} and every layer, no max_layer)"]
     layer = entry.layers(FINAL)[0]
     out, notes = {}, []
     if "single" in entry.pools:
@@ -103,7 +103,8 @@ def _l2_normalized(X: np.ndarray) -> np.ndarray:
 def _fit(X_train, X_val, X_test, rows: SplitRows, Cs, *, metric: str, seed: int,
          standardize: bool) -> dict:
     """L2 logistic regression for each C (ascending; ties keep the smaller C), the best on
-    validation scored on test: ``{C, standardize, val_acc, val_f1, test_acc, test_f1}``."""
+    validation scored on test: ``{C, standardize, val_acc, val_f1, test_acc, test_f1,
+    test_pred}`` (``test_pred``: the (n_test,) predicted class codes)."""
     best = None
     for C in sorted(Cs):
         steps = [StandardScaler()] if standardize else []
@@ -118,4 +119,4 @@ def _fit(X_train, X_val, X_test, rows: SplitRows, Cs, *, metric: str, seed: int,
             "val_acc": score(rows.y_val, pred_val, "accuracy"),
             "val_f1": score(rows.y_val, pred_val, "macro_f1"),
             "test_acc": score(rows.y_test, pred_test, "accuracy"),
-            "test_f1": score(rows.y_test, pred_test, "macro_f1")}
+            "test_f1": score(rows.y_test, pred_test, "macro_f1"), "test_pred": pred_test}

@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from stc_gpu import __version__
 from stc_gpu.config import DEFAULT_C_GRID, DEFAULT_ETA_GRID, KINDS, POOLS, STCConfig
@@ -66,8 +66,9 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     Keyword-only, the fields of :class:`~stc_gpu.config.STCConfig` that are not about a data
-    file or a run folder, with the same meaning and defaults: ``model``, ``revision``, ``store``,
-    ``device``, ``dtype``, ``max_length``, ``token_budget``, ``block_rows`` (extraction);
+    file, its label columns or a run folder, with the same meaning and defaults: ``model``, ``revision``, ``store``,
+    ``device``, ``dtype``, ``max_length``, ``token_budget``, ``block_rows``, ``max_layer``
+    (extraction);
     ``kinds``, ``pools``, ``C_grid``, ``eta_grid``, ``combine_kinds``, ``metric``,
     ``multiclass``, ``backend``, ``max_iter``, ``tol``, ``patience`` (the search);
     ``val_fraction``, ``test_fraction``, ``seed`` (the splits ``fit`` carves from its texts: the
@@ -101,7 +102,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, *, model=_DEFAULT.model, revision=_DEFAULT.revision, store=_DEFAULT.store,
                  device=_DEFAULT.device, dtype=_DEFAULT.dtype, max_length=_DEFAULT.max_length,
                  token_budget=_DEFAULT.token_budget, block_rows=_DEFAULT.block_rows,
-                 kinds=KINDS, pools=POOLS, C_grid=DEFAULT_C_GRID, eta_grid=DEFAULT_ETA_GRID,
+                 max_layer=_DEFAULT.max_layer, kinds=KINDS, pools=POOLS, C_grid=DEFAULT_C_GRID, eta_grid=DEFAULT_ETA_GRID,
                  combine_kinds=_DEFAULT.combine_kinds, metric=_DEFAULT.metric,
                  multiclass=_DEFAULT.multiclass, backend=_DEFAULT.backend,
                  max_iter=_DEFAULT.max_iter, tol=_DEFAULT.tol, patience=_DEFAULT.patience,
@@ -115,6 +116,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         self.max_length = max_length
         self.token_budget = token_budget
         self.block_rows = block_rows
+        self.max_layer = max_layer
         self.kinds = kinds
         self.pools = pools
         self.C_grid = C_grid
@@ -169,15 +171,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         from stc_gpu.stc import pipeline
 
         config = self._config()
-        identity, extractor = None, None
-        if hasattr(X, "features") and hasattr(X, "n_rows"):  # a feature-store entry
-            entry = X
-        else:
-            texts = _check_texts(X)
-            check_consistent_length(texts, y)
-            entry, _, extractor = pipeline.extract(config, source=texts,
-                                                   show_progress=show_progress)
-            identity = extractor.describe()
+        entry, identity, extractor = pipeline.entry_for(X, y, config, show_progress=show_progress)
         device = pipeline.fit_device(config, extractor)
         with (pipeline.executor_for(config, device) if executor is None
               else contextlib.nullcontext(executor)) as ex:
@@ -259,29 +253,35 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
 
         return self.features_from_pooled(pooled)
 
-    def extractor(self):
+    def extractor(self, *, sites: dict | None = None, pools: tuple | None = None):
         """The (cached) extractor limited to the sites and pool this classifier uses.
 
         It extracts as the training features were extracted: the compute dtype, padding side and
         output dtype recorded in ``model_identity_``, the same max length, and the training
         config's token budget; on the ``device`` parameter (default: CUDA when available). A
         float16 model on a CPU, which cannot compute in float16, runs in float32, with a warning.
+        ``sites`` (kind -> layers) and ``pools`` ask for a new, uncached one covering those
+        instead, with the same settings (one extraction for several classifiers of a model).
         """
-        if getattr(self, "_extractor", None) is None:
+        own = sites is None and pools is None
+        if not own or getattr(self, "_extractor", None) is None:
             from stc_gpu.extract import Extractor
             from stc_gpu.stc.pipeline import fit_device
 
             self._check_fitted()
-            sites = self.sites
+            sites = sites or self.sites
             identity = self.model_identity_
             device = fit_device(self._config())
-            self._extractor = Extractor.from_pretrained(
-                self.model_, revision=self.revision_, kinds=tuple(sites), pools=(self.pool_,),
-                layers=sites, max_length=self.max_length_, device=device,
-                dtype=_serving_dtype(identity.get("dtype"), device),
+            extractor = Extractor.from_pretrained(
+                self.model_, revision=self.revision_, kinds=tuple(sites),
+                pools=pools or (self.pool_,), layers=sites, max_length=self.max_length_,
+                device=device, dtype=_serving_dtype(identity.get("dtype"), device),
                 token_budget=self.config_.token_budget, padding_side=identity.get("padding_side"),
                 out_dtype=identity.get("out_dtype", "float16"), truncate=True)
-            self._check_identity(self._extractor.describe())
+            self._check_identity(extractor.describe())
+            if not own:
+                return extractor
+            self._extractor = extractor
         return self._extractor
 
     def _check_identity(self, described: dict) -> None:
@@ -323,9 +323,14 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         else:
             block, _ = extract_reusing(lambda rest: self.extractor().extract(rest), texts,
                                        text_digests(texts), index)
+        return self.features_from_block(block, sites)
 
+    def features_from_block(self, block, layers: dict) -> np.ndarray:
+        """(n_texts, n_features) head input from an extracted features ``block`` whose layers
+        are ``layers`` (kind -> layer indices, in the block's order); it must hold this
+        classifier's sites and pool."""
         def pooled(kind, layer):
-            return block.features[kind, self.pool_][sites[kind].index(layer)]
+            return block.features[kind, self.pool_][layers[kind].index(layer)]
 
         return self.features_from_pooled(pooled)
 

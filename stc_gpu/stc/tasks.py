@@ -5,6 +5,9 @@ Dask worker; both read the same Zarr chunks and give identical results. Tasks:
 
 - :func:`probe_task`: the probes of one (kind, pool) for all its layers over the C grid.
 - :func:`aggregate_task`: the aggregated classifiers of one (kind or kinds, pool) for some η.
+
+Both fit every task of ``label_rows`` (one for a single-label task, one per label of a
+multi-label task) on the slabs they read once, and return one sweep per task.
 """
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from stc_gpu.stc.aggregate import AggSweep, aggregate
-from stc_gpu.stc.probing import ProbeSweep, probe_kind_pool
+from stc_gpu.stc.aggregate import AggSweep, aggregate_labels
+from stc_gpu.stc.probing import ProbeSweep, probe_labels
 
 
 def _open(entry_path: str):
@@ -30,18 +33,19 @@ def _limit_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def probe_task(entry_path: str, kind: str, pool: str, layers, rows, Cs, *, threads=None,
-               **options) -> ProbeSweep:
-    """:func:`stc_gpu.stc.probing.probe_kind_pool` on the entry at ``entry_path``."""
+def probe_task(entry_path: str, kind: str, pool: str, layers, label_rows, Cs, *, threads=None,
+               **options) -> list[ProbeSweep]:
+    """:func:`stc_gpu.stc.probing.probe_labels` on the entry at ``entry_path``."""
     _limit_threads(threads)
-    return probe_kind_pool(_open(entry_path), kind, pool, layers, rows, Cs, **options)
+    return probe_labels(_open(entry_path), kind, pool, layers, label_rows, Cs, **options)
 
 
-def aggregate_task(entry_path: str, name: str, pool: str, layers, coefs, rows, etas, Cs, *,
-                   threads=None, **options) -> AggSweep:
-    """:func:`stc_gpu.stc.aggregate.aggregate` on the entry at ``entry_path``."""
+def aggregate_task(entry_path: str, name: str, pool: str, layers, label_coefs, label_rows, etas,
+                   Cs, *, threads=None, **options) -> list[AggSweep]:
+    """:func:`stc_gpu.stc.aggregate.aggregate_labels` on the entry at ``entry_path``."""
     _limit_threads(threads)
-    return aggregate(_open(entry_path), name, pool, layers, coefs, rows, etas, Cs, **options)
+    return aggregate_labels(_open(entry_path), name, pool, layers, label_coefs, label_rows, etas,
+                            Cs, **options)
 
 
 class LocalExecutor:

@@ -99,20 +99,20 @@ def recorded(monkeypatch):
     seen = {"probe": [], "aggregate": []}
     entry = _entry()
 
-    def fake_probe(entry, kind, pool, layers, rows, Cs, *, device=None, **options):
+    def fake_probe(entry, kind, pool, layers, label_rows, Cs, *, device=None, **options):
         seen["probe"].append(device)
         est = types.SimpleNamespace(coef_=np.ones((1, 5)))
-        return ProbeSweep(rows=[], chosen={l: LayerProbe(kind, pool, l, Cs[0], est, 0.5)
-                                           for l in layers})
+        return [ProbeSweep(rows=[], chosen={l: LayerProbe(kind, pool, l, Cs[0], est, 0.5)
+                                            for l in layers}) for _ in label_rows]
 
-    def fake_aggregate(entry, name, pool, layers, coefs, rows, etas, Cs, *, device=None,
-                       **options):
+    def fake_aggregate(entry, name, pool, layers, label_coefs, label_rows, etas, Cs, *,
+                       device=None, **options):
         seen["aggregate"].append(device)
-        return AggSweep()
+        return [AggSweep() for _ in label_rows]
 
     monkeypatch.setattr(tasks, "_open", lambda path: entry)
-    monkeypatch.setattr(tasks, "probe_kind_pool", fake_probe)
-    monkeypatch.setattr(tasks, "aggregate", fake_aggregate)
+    monkeypatch.setattr(tasks, "probe_labels", fake_probe)
+    monkeypatch.setattr(tasks, "aggregate_labels", fake_aggregate)
     return seen, entry
 
 

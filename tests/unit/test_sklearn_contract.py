@@ -100,7 +100,8 @@ def test_parameters_are_the_config_options_with_its_defaults():
     assert {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()} == {
         k: config[k] for k in params}
     assert set(config) - set(params) == {"data", "text_column", "label_columns", "split_column",
-                                         "out", "max_texts"}
+                                         "multi_label", "label_separator", "out",
+                                         "max_texts"}
     custom = STCConfig(pools=["max"], C_grid=[3.0], seed=7, store="elsewhere")
     assert STCClassifier.from_config(custom)._config() == custom
 
@@ -278,3 +279,12 @@ def test_saved_in_mains_layout_and_loaded_with_its_parameters(fitted, corpus, tm
         for k, v in fitted.get_params().items() if k != "device"}
     np.testing.assert_array_equal(loaded.predict(texts[:6]), fitted.predict(texts[:6]))
     assert loaded.selection_ == fitted.selection_ and loaded.blocks_ == fitted.blocks_
+
+
+def test_max_layer_stops_the_extraction_and_bounds_the_selection(corpus):
+    root, model, texts, labels = corpus
+    clf = STCClassifier(model=str(model), store=str(root / "max-layer-store"), max_layer=0,
+                        **SMALL).fit(texts, labels)
+    assert clf.config_.max_layer == 0 and clf.selection_["L_temp"] == 0
+    assert max(block.layer for block in clf.blocks_) == 0
+    assert clf.predict(texts[:4]).shape == (4,)
