@@ -35,7 +35,7 @@ from pathlib import Path
 
 from benchmarks.stc_inputs import QUICK_GRIDS, describe_grids
 from stc_gpu.config import STCConfig
-from stc_gpu.models.loading import DEFAULT_MODEL
+from stc_gpu.vocabulary import DEFAULT_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: ``$STC_BENCH_NEWSGROUPS`` if set, else ``../shared/data/20newsgroups.csv.gz`` from the repo root.

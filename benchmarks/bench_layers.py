@@ -26,9 +26,9 @@ from pathlib import Path
 from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
                                    write_labelled_csv)
 from stc_gpu.config import STCConfig
-from stc_gpu.models.loading import DEFAULT_MODEL
 from stc_gpu.models.truncate import blocks_needed as blocks_needed_for
 from stc_gpu.models.truncate import blocks_to_run, weight_bytes
+from stc_gpu.vocabulary import DEFAULT_MODEL
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)
 

@@ -43,10 +43,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stc_gpu.config import DEFAULT_C_GRID, STCConfig
+from stc_gpu.config import STCConfig
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path, l1_objective
 from stc_gpu.probe.cuml_backend import cuml_available
 from stc_gpu.probe.standardize import fit_scaler
+from stc_gpu.vocabulary import DEFAULT_C_GRID
 
 DEFAULT_FRACTIONS = (0.5, 0.3, 0.2, 0.1, 0.05)
 _PIPELINE = STCConfig()
@@ -155,7 +156,7 @@ def find_demo_entry(stores=DEMO_STORES, n_texts: int = DEMO_TEXTS, model: str | 
     Opens the stores read-only (nothing is written to them).
     """
     from stc_gpu.data.readers import read_column
-    from stc_gpu.models.loading import DEFAULT_MODEL
+    from stc_gpu.vocabulary import DEFAULT_MODEL
     from stc_gpu.stc.pipeline import demo_data_path
     from stc_gpu.store.feature_store import FeatureStore
 
@@ -189,7 +190,7 @@ def demo_entry(store: str | None = None, n_texts: int = DEMO_TEXTS, device: str 
     """``(entry, note)``: a ready demo entry (``store``, else :data:`DEMO_STORES`), else one
     extracted now into ``store`` (default :data:`BUILD_STORE`)."""
     from stc_gpu.config import STCConfig
-    from stc_gpu.models.loading import DEFAULT_MODEL
+    from stc_gpu.vocabulary import DEFAULT_MODEL
     from stc_gpu.stc import pipeline
 
     entry = find_demo_entry((store,) if store else DEMO_STORES, n_texts, model)

@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
                                    write_labelled_csv)
 from stc_gpu.config import STCConfig
-from stc_gpu.models.loading import DEFAULT_MODEL
+from stc_gpu.vocabulary import DEFAULT_MODEL
 
 
 

@@ -20,7 +20,7 @@ from benchmarks.finetune import finetune_one_epoch
 from benchmarks.stc_inputs import (QUICK_GRIDS, describe_grids, sample_rt_snippets,
                                    write_labelled_csv)
 from stc_gpu.config import STCConfig
-from stc_gpu.models.loading import DEFAULT_MODEL
+from stc_gpu.vocabulary import DEFAULT_MODEL
 
 #: The learning rate of the baseline: 5e-5 learned nothing in one epoch on 1,000 RT texts.
 FINETUNE_LR = 2e-4

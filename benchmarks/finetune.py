@@ -21,7 +21,8 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm.auto import tqdm
 
-from stc_gpu.models.loading import DEFAULT_MODEL, resolve_model_path
+from stc_gpu.models.loading import resolve_model_path
+from stc_gpu.vocabulary import DEFAULT_MODEL
 
 RT_SNIPPETS = Path(__file__).resolve().parents[1] / "stc_gpu" / "demo" / "rt_snippets.csv.gz"
 

@@ -8,8 +8,7 @@ import click
 from stc_gpu import __version__
 from stc_gpu.cli_options import HiddenArgument, comma_list, one_of, resolved, shared, shown
 from stc_gpu.config import field_default
-from stc_gpu.metrics import METRICS
-from stc_gpu.probe.objective import MULTICLASS_MODES
+from stc_gpu.vocabulary import BACKENDS, METRICS, MULTICLASS_MODES
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -168,7 +167,7 @@ def _default(name: str) -> str:
 @click.option("--split-column", help="Optional column with train/validation/test values.")
 @click.option("--out", type=click.Path(), help=f"Report folder {_default('out')}.")
 @shared("device", "dtype")
-@click.option("--backend", type=click.Choice(["auto", "torch", "cuml", "sklearn"]),
+@click.option("--backend", type=click.Choice(BACKENDS),
               help=f"Probe solver backend {_default('backend')}.")
 @shared("kinds", "pools", "max_layer", "max_length", "token_budget", "block_rows")
 @click.option("--metric", type=click.Choice(METRICS),

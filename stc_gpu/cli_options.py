@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from stc_gpu.config import field_default
-from stc_gpu.extract.batching import DEFAULT_TOKEN_BUDGET
+from stc_gpu.vocabulary import DEFAULT_TOKEN_BUDGET
 
 
 def comma_list(value: str | None, option: str, cast=str) -> list | None:

@@ -12,25 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stc_gpu.metrics import METRICS
-from stc_gpu.models.loading import DEFAULT_MODEL
-from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
+from stc_gpu.vocabulary import (BACKENDS, DEFAULT_BLOCK_ROWS, DEFAULT_C_GRID, DEFAULT_ETA_GRID,
+                                DEFAULT_MODEL, DEFAULT_MULTICLASS, KINDS, METRICS, MULTICLASS_MODES,
+                                POOLS)
 
-#: Our grid of L1 strengths, in scikit-learn's ``C`` units, for the probes, the aggregated
-#: classifiers and the references. The paper's text gives no grid; its reference code
-#: (github.com/difanj0713/SPIN, ``stc/sparsify.py``, ``stc/layer_agg.py``) fits the probes at
-#: C = 0.2 and the aggregations at C in {0.2, 1, 10}: this grid holds both, and one step more
-#: on each side.
-DEFAULT_C_GRID = (0.1, 0.2, 1.0, 10.0, 100.0)
-#: The η values of the paper's text (§4.3: "η ranged from 0.001 to 0.5").
-PAPER_ETA_GRID = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
-#: Our default η grid: the paper's, then 0.6 and 0.8, as its reference code runs
-#: (``stc/layer_agg.py``), so that validation may keep more of a small model's few units per
-#: layer (all-MiniLM-L6-v2: 384 and 1,536); it picked 0.8 in the README's runs. The README
-#: gives what the extension changes on the demo. ``--eta-grid`` sets another grid.
-DEFAULT_ETA_GRID = PAPER_ETA_GRID + (0.6, 0.8)
-KINDS = ("hidden", "ffn")
-POOLS = ("mean", "max", "single")
 
 
 @dataclass
@@ -41,7 +26,7 @@ class STCConfig:
     ``max_length=None`` the model's own limit; ``token_budget=None`` 8,192 tokens per batch, or
     ``max_length`` when that is larger; ``max_layer=None`` every layer (a ``max_layer`` stops the
     model there, so the references, which read its output, are left out). ``C_grid`` and
-    ``eta_grid``: see :data:`DEFAULT_C_GRID`, :data:`PAPER_ETA_GRID` and :data:`DEFAULT_ETA_GRID`.
+    ``eta_grid``: see the grids of :mod:`stc_gpu.vocabulary`.
     ``multi_label``: each label column holds a set of labels per row (a list in Parquet/JSONL, or
     text joined by ``label_separator``; empty means no label applies), and one binary STC is
     fitted per label.
@@ -78,7 +63,7 @@ class STCConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.2
     seed: int = 0
-    block_rows: int = 4096
+    block_rows: int = DEFAULT_BLOCK_ROWS
     token_budget: int | None = None
     workers: int | None = None
     scheduler: str | None = None
@@ -110,8 +95,8 @@ class STCConfig:
             bad("multiclass", f"must be one of {MULTICLASS_MODES}, got {self.multiclass!r}")
         if self.metric not in METRICS:
             bad("metric", f"must be one of {METRICS}, got {self.metric!r}")
-        if self.backend not in ("auto", "torch", "cuml", "sklearn"):
-            bad("backend", f"must be auto, torch, cuml or sklearn, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            bad("backend", f"must be one of {BACKENDS}, got {self.backend!r}")
         if self.max_texts is not None and self.max_texts < 10:
             bad("max_texts", f"must be at least 10, got {self.max_texts}")
         for name in ("val_fraction", "test_fraction"):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from stc_gpu.vocabulary import METRICS
+
+
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float | np.ndarray:
     """Share of rows predicted right.
@@ -64,8 +67,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float | np.nda
 
 
 _METRICS = {"accuracy": accuracy, "macro_f1": macro_f1}
-#: The names of the selection metrics.
-METRICS = tuple(_METRICS)
+assert tuple(_METRICS) == METRICS
 _METRIC_KEYS = {"accuracy": "acc", "acc": "acc", "macro_f1": "f1", "macro-f1": "f1", "f1": "f1"}
 
 

@@ -27,6 +27,7 @@ from stc_gpu.extract.to_store import (ExtractionSummary, complete_entry, create_
                                       entry_path, extract_to_store, tell_user)
 from stc_gpu.store.feature_store import StoreEntry
 from stc_gpu.store.lock import claim_entry
+from stc_gpu.vocabulary import DEFAULT_BLOCK_ROWS
 
 #: How long a rank waits for the others at a synchronisation point. The ranks meet after their
 #: last block, so a rank with more blocks left (e.g. when resuming) keeps the others waiting; a
@@ -180,7 +181,7 @@ def combine_summaries(summaries: list[ExtractionSummary], n_blocks: int) -> Extr
 
 def extract_distributed(source: TextSource, extractor, store_path: str | Path,
                         context: DistributedContext, *, text_column: str = "text",
-                        block_rows: int = 4096, max_texts: int | None = None,
+                        block_rows: int = DEFAULT_BLOCK_ROWS, max_texts: int | None = None,
                         progress: bool = True, wait: bool = False, compressor: str = "none",
                         ) -> tuple[StoreEntry, ExtractionSummary]:
     """:func:`~stc_gpu.extract.to_store.extract_to_store` with this rank's share of the blocks.

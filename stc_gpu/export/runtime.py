@@ -29,7 +29,7 @@ TOKENIZER = "tokenizer/tokenizer.json"
 CARD = "README.md"
 REQUIRED = (MODEL, SERVING, TOKENIZER, CARD)
 #: Padded tokens per onnxruntime call (rows * longest row).
-DEFAULT_TOKEN_BUDGET = 2048
+SERVING_TOKEN_BUDGET = 2048
 
 
 class ExportError(ValueError):
@@ -98,7 +98,7 @@ class ExportedClassifier:
     """
 
     def __init__(self, folder: str | Path, *, providers: Sequence[str] | None = None,
-                 threads: int | None = None, token_budget: int = DEFAULT_TOKEN_BUDGET):
+                 threads: int | None = None, token_budget: int = SERVING_TOKEN_BUDGET):
         import onnxruntime
         from tokenizers import Tokenizer
 

@@ -7,8 +7,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-#: Padded tokens per forward batch by default (raised to max_length when a text may be longer).
-DEFAULT_TOKEN_BUDGET = 8192
 #: A tokenizer's ``model_max_length`` at or above this is transformers' "no limit" sentinel.
 _NO_LIMIT = 10**7
 #: Largest fraction of a batch row that may be padding (length bucketing within the budget).

@@ -18,18 +18,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, DEFAULT_TOKEN_BUDGET, Batch,
-                                      default_max_length, pad_batch, plan_batches, tokenize)
+from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_max_length,
+                                      pad_batch, plan_batches, tokenize)
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
-from stc_gpu.extract.pooling import POOLS, length_spans, single_token_index, span_pool
+from stc_gpu.extract.pooling import length_spans, single_token_index, span_pool
 from stc_gpu.models.adapters import ModelAdapter, adapter_for, unchunk_feed_forward
 from stc_gpu.models.truncate import blocks_needed, truncate as truncate_model
+from stc_gpu.vocabulary import DEFAULT_TOKEN_BUDGET, FINAL, KINDS, POOLS
 
-KINDS = ("hidden", "ffn")
-#: The model's own output state, at layer L: the final norm (GPT-2's ``ln_f``, Llama's ``norm``)
-#: applied to ``hidden.L``, i.e. Hugging Face's ``last_hidden_state``; for encoders, which have no
-#: final norm, the same as ``hidden.L``. Captured on request (``kinds``), for the baselines.
-FINAL = "final"
 #: Version of what the stored features are (capture sites, pooling, dtypes), part of
 #: :meth:`Extractor.describe` and so of the store's model fingerprint. Bump it only when the
 #: features an unchanged model and text give change; a release that does not keeps every entry.

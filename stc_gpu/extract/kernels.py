@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from stc_gpu.extract.pooling import POOLS
+from stc_gpu.vocabulary import POOLS
+
 
 try:
     import triton

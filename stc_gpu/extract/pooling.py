@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-POOLS = ("mean", "max", "single")
+from stc_gpu.vocabulary import POOLS
+
 
 
 def single_token_index(attention_mask: torch.Tensor, decoder: bool) -> torch.Tensor:

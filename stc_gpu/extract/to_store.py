@@ -20,6 +20,7 @@ from stc_gpu.store.lock import claim_entry, join_entry
 from stc_gpu.store.row_index import RowIndex
 from stc_gpu.store.writer import (BlockWriter, EntryLayout, check_entry_matches, prepare_entry,
                                   remove_torn_writes)
+from stc_gpu.vocabulary import DEFAULT_BLOCK_ROWS
 
 _MIB = 2 ** 20
 
@@ -105,7 +106,7 @@ def complete_entry(scan: TextScan, extractor, store_path: str | Path) -> StoreEn
 
 
 def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
-                     text_column: str = "text", block_rows: int = 4096,
+                     text_column: str = "text", block_rows: int = DEFAULT_BLOCK_ROWS,
                      max_texts: int | None = None, progress: bool = True, rank: int = 0,
                      world_size: int = 1, wait: bool = False, compressor: str = "none",
                      scan: TextScan | None = None,
@@ -160,7 +161,7 @@ def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
     return entry, summary
 
 
-def create_entry(scan: TextScan, extractor, store_path: str | Path, *, block_rows: int = 4096,
+def create_entry(scan: TextScan, extractor, store_path: str | Path, *, block_rows: int = DEFAULT_BLOCK_ROWS,
                  text_column: str = "text", compressor: str = "none") -> StoreEntry:
     """Open the store entry for (extractor, scanned texts), creating store and entry if needed.
 

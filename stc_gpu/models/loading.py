@@ -11,7 +11,6 @@ import importlib.metadata
 import re
 from pathlib import Path
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
 #: A Hugging Face hub id: ``NAME`` or ``ORG/NAME``.
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?")
 

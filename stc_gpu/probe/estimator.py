@@ -11,8 +11,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from stc_gpu.probe.arrays import is_cupy, to_numpy
-from stc_gpu.probe.objective import DEFAULT_MULTICLASS, MULTICLASS_MODES
 from stc_gpu.probe.path import PathResult, fit_path
+from stc_gpu.vocabulary import DEFAULT_MULTICLASS, MULTICLASS_MODES
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,7 @@ from tqdm.auto import tqdm
 
 from stc_gpu.probe import cuml_backend, sklearn_backend
 from stc_gpu.probe.arrays import as_tensor, encode_labels, is_cupy, to_numpy
-from stc_gpu.probe.objective import (DEFAULT_MULTICLASS, MULTICLASS_MODES, l1_objective,
-                                     n_outputs)
+from stc_gpu.probe.objective import l1_objective, n_outputs
 from stc_gpu.probe.standardize import (
     check_finite,
     fit_scaler,
@@ -36,12 +35,10 @@ from stc_gpu.probe.standardize import (
     standardize_feature_major_,
     working_dtype,
 )
-from stc_gpu.metrics import METRICS
 from stc_gpu.probe.torch_solver import PathArrays, checkpoint_score, solve_path, validate_alphas
+from stc_gpu.vocabulary import BACKENDS, DEFAULT_MULTICLASS, METRICS, MULTICLASS_MODES
 
 logger = logging.getLogger(__name__)
-
-BACKENDS = ("auto", "torch", "cuml", "sklearn")
 
 
 @dataclass(kw_only=True)

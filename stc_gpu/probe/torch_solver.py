@@ -45,9 +45,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stc_gpu.metrics import METRICS
 from stc_gpu.probe.inner import coordinate_descent, proximal_gradient
-from stc_gpu.probe.objective import DEFAULT_MULTICLASS, LogisticLoss, n_outputs
+from stc_gpu.probe.objective import LogisticLoss, n_outputs
+from stc_gpu.vocabulary import DEFAULT_MULTICLASS, METRICS
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 30
 

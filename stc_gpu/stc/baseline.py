@@ -1,6 +1,6 @@
 """The references STC is reported against: a logistic regression on the model's own output.
 
-Both read the ``final`` site (:data:`stc_gpu.extract.extractor.FINAL`): the model's last hidden
+Both read the ``final`` site (:data:`stc_gpu.vocabulary.FINAL`): the model's last hidden
 state *after* its final norm (GPT-2's ``ln_f``, Llama's ``norm``), which is Hugging Face's
 ``last_hidden_state``; for encoders it equals ``hidden.L``. The probes keep ``hidden.L``.
 
@@ -25,11 +25,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from stc_gpu.extract.extractor import FINAL
 from stc_gpu.metrics import score
 from stc_gpu.models.adapters import DECODER_FAMILIES
 from stc_gpu.models.sentence_pooling import SentencePooling
 from stc_gpu.stc.slabs import SplitRows, read_layer
+from stc_gpu.vocabulary import FINAL
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from stc_gpu import __version__
-from stc_gpu.config import DEFAULT_C_GRID, DEFAULT_ETA_GRID, KINDS, POOLS, STCConfig
+from stc_gpu.config import STCConfig
 from stc_gpu.stc.aggregate import FeatureBlock
+from stc_gpu.vocabulary import DEFAULT_C_GRID, DEFAULT_ETA_GRID, KINDS, POOLS
 
 _FORMAT = "stc-gpu-classifier/1"
 #: The defaults of every parameter (scalars from here; lists as the config's tuples).

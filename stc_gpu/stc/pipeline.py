@@ -25,6 +25,7 @@ from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.examples import report_examples
 from stc_gpu.stc.probing import LayerProbe
 from stc_gpu.stc.slabs import SplitRows, read_layer
+from stc_gpu.vocabulary import DEFAULT_BLOCK_ROWS, FINAL
 
 
 def demo_data_path() -> str:
@@ -282,7 +283,6 @@ def extract(config: STCConfig, *, source=None, show_progress: bool = True):
     already holds these texts for this model.
     """
     from stc_gpu.extract import Extractor
-    from stc_gpu.extract.extractor import FINAL
     from stc_gpu.extract.to_store import extract_to_store
 
     # The final site follows the last block: with a max_layer the model stops before it.
@@ -414,7 +414,7 @@ def executor_for(config: STCConfig, device: str):
         yield executor
 
 
-def token_lengths(extractor, data, config: STCConfig, block_rows: int = 4096) -> np.ndarray:
+def token_lengths(extractor, data, config: STCConfig, block_rows: int = DEFAULT_BLOCK_ROWS) -> np.ndarray:
     """(n_texts,) int64 tokens of every text *before* truncation, at most ``max_length + 1``
     (one more than the extractor keeps, so a count above ``max_length`` means "was cut")."""
     from stc_gpu.data.readers import iter_text_blocks

@@ -15,8 +15,8 @@ import numpy as np
 
 from stc_gpu.metrics import classification_scores, metric_key
 from stc_gpu.probe import L1LogisticRegression, alpha_from_sklearn_C, fit_path
-from stc_gpu.probe.objective import DEFAULT_MULTICLASS
 from stc_gpu.stc.slabs import SplitRows, read_layer
+from stc_gpu.vocabulary import DEFAULT_MULTICLASS
 
 
 @dataclass

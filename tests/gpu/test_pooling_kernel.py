@@ -12,7 +12,8 @@ import pytest
 import torch
 from tests.conftest import SAMPLE_TEXTS, cuda
 
-from stc_gpu.extract.pooling import POOLS, masked_pool, single_token_index
+from stc_gpu.extract.pooling import masked_pool, single_token_index
+from stc_gpu.vocabulary import POOLS
 
 REPO = Path(__file__).parents[2]
 

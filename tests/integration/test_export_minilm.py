@@ -8,13 +8,14 @@ import pytest
 from tests.tiny_classifier import fitted_classifier, float32_reference
 
 from stc_gpu.extract.batching import tokenize
-from stc_gpu.models.loading import DEFAULT_MODEL, resolve_model_path
+from stc_gpu.models.loading import resolve_model_path
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("onnxruntime")
 
 from stc_gpu.export.runtime import ExportedClassifier  # noqa: E402
 from stc_gpu.export.writer import export_classifier  # noqa: E402
+from stc_gpu.vocabulary import DEFAULT_MODEL
 
 #: Sites inside the first 3 of the 6 blocks: the export and the torch classifier hold only those.
 #: The single token ([CLS]) only at the output: inside MiniLM it hardly varies between texts

@@ -10,8 +10,9 @@ from tests.conftest import SAMPLE_TEXTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stc_gpu.extract import KINDS, POOLS, BlockFeatures, Extractor
+from stc_gpu.extract import BlockFeatures, Extractor
 from stc_gpu.models.synthetic import FAMILIES, random_model_and_tokenizer
+from stc_gpu.vocabulary import KINDS, POOLS
 
 LONG_TEXT = " ".join(SAMPLE_TEXTS)  # far more than MAX_LENGTH tokens
 POOL_OF_TEXTS = SAMPLE_TEXTS + [LONG_TEXT, "ok ok", "i"]

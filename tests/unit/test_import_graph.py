@@ -137,3 +137,19 @@ def test_no_import_cycle_between_packages():
         packages.setdefault(_package(module), set()).update(
             _package(t) for t in targets if _package(t) != _package(module))
     assert _cycles(packages) == []
+
+
+def test_the_vocabulary_is_a_leaf_and_its_names_are_defined_once():
+    """``stc_gpu.vocabulary`` imports no stc_gpu module, and no other module assigns its names."""
+    import stc_gpu.vocabulary as vocabulary
+
+    assert _graph()["stc_gpu.vocabulary"] == set()
+    names = {name for name in vars(vocabulary) if name.isupper()}
+    for module, path in MODULES.items():
+        if module == "stc_gpu.vocabulary":
+            continue
+        assigned = {target.id for node in ast.parse(path.read_text()).body
+                    if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(target, ast.Name)}
+        assert not assigned & names, f"{module} defines {sorted(assigned & names)} again"

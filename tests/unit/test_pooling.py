@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stc_gpu.extract.pooling import (POOLS, length_spans, masked_pool, single_token_index,
-                                     span_pool)
+from stc_gpu.extract.pooling import length_spans, masked_pool, single_token_index, span_pool
+from stc_gpu.vocabulary import POOLS
 
 
 def _mask(lengths, width, side):

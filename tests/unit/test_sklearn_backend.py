@@ -12,11 +12,12 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from stc_gpu.config import DEFAULT_C_GRID, STCConfig
+from stc_gpu.config import STCConfig
 from stc_gpu.probe import alpha_from_sklearn_C, fit_path, l1_objective, sklearn_C_from_alpha
 from stc_gpu.probe import sklearn_backend
 from stc_gpu.probe.path import _fit_each
 from stc_gpu.probe.sklearn_backend import INTERCEPT_SCALING, _l1_kwargs
+from stc_gpu.vocabulary import DEFAULT_C_GRID
 from tests.probe_data import standardize, synthetic_binary
 
 DEMO_RT = Path(__file__).parents[2] / "stc_gpu" / "demo" / "rt_snippets.csv.gz"

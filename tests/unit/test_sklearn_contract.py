@@ -32,8 +32,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from stc_gpu.config import STCConfig
 from stc_gpu.extract import Extractor
-from stc_gpu.extract.extractor import FINAL
 from stc_gpu.stc.classifier import STCClassifier
+from stc_gpu.vocabulary import FINAL
 from tests.pipeline_data import planted_corpus, save_tiny_model
 
 #: Small search options: one kind and pool, two Cs, one η, few iterations, on the CPU.
