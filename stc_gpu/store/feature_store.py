@@ -10,7 +10,22 @@ import numpy as np
 import zarr
 
 from stc_gpu.store import layout
-from stc_gpu.store.fingerprint import model_fingerprint
+from stc_gpu.store.fingerprint import (DIGEST_BYTES, dataset_fingerprint, model_fingerprint,
+                                       text_digests)
+
+
+def as_digests(texts: Any) -> np.ndarray:
+    """Per-row digests ``(n, 32)`` uint8 of ``texts``: a sequence of str (hashed here), or
+    digests as they are. The store reads no data file: for one, pass
+    ``stc_gpu.data.readers.scan_texts(path).digests``."""
+    if isinstance(texts, (str, os.PathLike)):
+        raise TypeError(f"the store reads no data file ({texts!s}): pass its digests, "
+                        "stc_gpu.data.readers.scan_texts(path).digests, or its texts")
+    if isinstance(texts, np.ndarray) and texts.dtype == np.uint8 and texts.ndim == 2:
+        if texts.shape[1] != DIGEST_BYTES:
+            raise ValueError(f"digests must have shape (n, {DIGEST_BYTES}), got {texts.shape}")
+        return texts
+    return text_digests(texts)
 
 #: Keys of ``describe()`` tried, in order, for a model's display name.
 _NAME_KEYS = ("model_name", "name", "model", "name_or_path")
@@ -180,11 +195,10 @@ class StoreEntry:
         """Per-row sha256 of the texts, shape ``(n_rows, 32)``, uint8."""
         return zarr.open_array(self.path / layout.HASHES_ARRAY, mode="r")[:]
 
-    def verify_texts(self, texts: Any, *, text_column: str = "text") -> None:
-        """Raise ValueError unless ``texts`` (a list of str or a data file) are this entry's rows."""
-        from stc_gpu.data.readers import scan_texts
-
-        given = scan_texts(texts, text_column=text_column).digests
+    def verify_texts(self, texts: Any) -> None:
+        """Raise ValueError unless ``texts`` are this entry's rows: a sequence of str, or their
+        ``(n, 32)`` digests (:func:`as_digests`; a data file's: ``scan_texts(path).digests``)."""
+        given = as_digests(texts)
         mine = self.text_digests()
         if given.shape != mine.shape:
             raise ValueError(f"these texts are not the ones entry {self.key} was extracted from: "
@@ -364,25 +378,24 @@ class FeatureStore:
         """:meth:`StoreEntry.features` of the store's only entry."""
         return self.entry().features(kind, pool, layer, rows, as_=as_)
 
-    def find(self, extractor_or_description: Any, texts: Sequence[str] | str | Path, *,
-             text_column: str = "text") -> StoreEntry | None:
+    def find(self, extractor_or_description: Any, texts: Sequence[str] | np.ndarray
+             ) -> StoreEntry | None:
         """The entry for this (extractor, texts) pair, or None if it was never extracted.
 
-        ``texts`` is a list of strings or a data file (read and validated like an extraction).
+        ``texts``: a sequence of str, or their ``(n, 32)`` digests (:func:`as_digests`; a data
+        file's: ``stc_gpu.data.readers.scan_texts(path).digests``).
         """
-        from stc_gpu.data.readers import scan_texts
-
         description = extractor_or_description
         if not isinstance(description, dict):
             description = description.describe()
-        scan = scan_texts(texts, text_column=text_column, progress=False)
-        path = layout.entry_dir(self.root, model_fingerprint(description), scan.fingerprint)
+        fingerprint = dataset_fingerprint(as_digests(texts))
+        path = layout.entry_dir(self.root, model_fingerprint(description), fingerprint)
         try:
             entry = StoreEntry.open(path)
         except ValueError:
             return None
         if (entry.dataset_fingerprint, entry.model_fingerprint) != (
-                scan.fingerprint, model_fingerprint(description)):
+                fingerprint, model_fingerprint(description)):
             return None
         return entry
 

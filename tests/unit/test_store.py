@@ -13,6 +13,7 @@ from store_fake_extractor import FakeExtractor
 from stc_gpu.data.readers import scan_texts
 from stc_gpu.extract.to_store import extract_to_store
 from stc_gpu.store import FeatureStore, StoreLockedError, layout, model_fingerprint
+from stc_gpu.store.fingerprint import text_digests
 from stc_gpu.store.lock import claim_entry
 
 TEXTS = [f"text {i} " + "word " * (i % 7) for i in range(37)]
@@ -155,6 +156,12 @@ def test_verify_texts(tmp_path):
         entry.verify_texts(changed)
     with pytest.raises(ValueError, match="36 rows given, the entry has 37"):
         entry.verify_texts(TEXTS[:-1])
+    entry.verify_texts(text_digests(TEXTS))  # digests, as a data file's scan gives them
+    path = tmp_path / "texts.csv"
+    path.write_text("text\n" + "\n".join(TEXTS) + "\n")
+    entry.verify_texts(scan_texts(path).digests)
+    with pytest.raises(TypeError, match="the store reads no data file .*scan_texts"):
+        entry.verify_texts(path)
 
 
 class _ChangingTexts:
