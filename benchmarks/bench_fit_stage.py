@@ -76,7 +76,7 @@ def _model_label(model: str) -> str:
 def time_run(name: str, *, model: str, data: str | None, n_texts: int, target: float,
              device: str, grids: dict, tmp: Path, max_length: int | None = None) -> dict:
     """One ``pipeline.run`` into a fresh store under ``tmp``: the row of its timings."""
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
 
     config = STCConfig(model=model, data=data, max_texts=n_texts, store=str(tmp / "store"),
                        out=str(tmp / "out"), device=device, max_length=max_length, **grids)
@@ -180,7 +180,7 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL,
         run_gpt2 = device.startswith("cuda") if gpt2 is None else bool(gpt2)
         if run_gpt2:
             from stc_gpu.data.readers import read_column
-            from stc_gpu.stc.pipeline import demo_data_path
+            from stc_gpu.data.demo import demo_data_path
 
             texts = [str(t) for t in read_column(demo_data or demo_data_path(),
                                                  "text")[:sizes["demo"]]]

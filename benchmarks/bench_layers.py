@@ -122,8 +122,11 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
     """Fit once, then score and time each depth; the keywords override the model and sizes, and
     ``classifier`` (a saved classifier's folder) adds its row."""
     from stc_gpu.metrics import score
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
+    from stc_gpu.stc.search import search
+    from stc_gpu.stc.selection import split_rows
     from stc_gpu.stc.aggregate import best_within
+    from stc_gpu.stc.classifier import STCClassifier
 
     texts, labels = corpus or sample_rt_snippets(800 if quick else 4000)
     grids = (QUICK_GRIDS if quick else {}) if grids is None else grids
@@ -135,8 +138,8 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
                            **grids)
         cpu_config = dataclasses.replace(config, device="cpu")
         entry, _, extractor = pipeline.extract(config, show_progress=False)
-        encoder, rows, _ = pipeline.split_rows(labels, config)
-        found = pipeline.search(entry, rows, config, show_progress=False)
+        encoder, rows, _ = split_rows(labels, config)
+        found = search(entry, rows, config, show_progress=False)
         identity, n_layers = extractor.describe(), extractor.n_layers
         del extractor
         full_forward, full_bytes = _full_forward(model, device, config.max_length)
@@ -146,9 +149,9 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
             cand = best_within(found.agg_by_depth,
                                lambda name, L_temp: blocks_needed(name, L_temp) <= n_blocks,
                                config.metric)
-            clf = pipeline.classifier_from_candidate(cand, encoder.classes, identity, config)
+            clf = STCClassifier.from_candidate(cand, encoder.classes, identity, config)
             pred = cand.estimator.predict(clf.features_from_entry(entry, rows.test))
-            served.append(serve(clf, clf if device == "cpu" else pipeline.classifier_from_candidate(
+            served.append(serve(clf, clf if device == "cpu" else STCClassifier.from_candidate(
                 cand, encoder.classes, identity, cpu_config)))
             deepest = best_within(found.agg_by_depth,
                                   lambda name, L_temp: blocks_needed(name, L_temp) == n_blocks,

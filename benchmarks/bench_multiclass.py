@@ -34,7 +34,7 @@ def run(quick: bool, device: str, newsgroups: Path = DEFAULT_NEWSGROUPS,
 
     from stc_gpu.config import STCConfig
     from stc_gpu.data.readers import read_column
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
 
     result = {"name": "bench_multiclass",
               "title": "Multiclass probes: one-vs-rest vs multinomial (20 Newsgroups, MiniLM)",

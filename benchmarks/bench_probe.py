@@ -157,7 +157,7 @@ def find_demo_entry(stores=DEMO_STORES, n_texts: int = DEMO_TEXTS, model: str | 
     """
     from stc_gpu.data.readers import read_column
     from stc_gpu.vocabulary import DEFAULT_MODEL
-    from stc_gpu.stc.pipeline import demo_data_path
+    from stc_gpu.data.demo import demo_data_path
     from stc_gpu.store.feature_store import FeatureStore
 
     model = model or DEFAULT_MODEL
@@ -191,7 +191,9 @@ def demo_entry(store: str | None = None, n_texts: int = DEMO_TEXTS, device: str 
     extracted now into ``store`` (default :data:`BUILD_STORE`)."""
     from stc_gpu.config import STCConfig
     from stc_gpu.vocabulary import DEFAULT_MODEL
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
+    from stc_gpu.data.demo import demo_data_path
+    from stc_gpu.stc.selection import split_rows
 
     entry = find_demo_entry((store,) if store else DEMO_STORES, n_texts, model)
     if entry is not None:
@@ -211,12 +213,14 @@ def demo_problems(entry, sweeps=None, n_texts: int | None = None, C_grid=DEFAULT
     pipeline's own split of the entry's rows and the C grid converted with the train size."""
     from stc_gpu.config import STCConfig
     from stc_gpu.data.readers import read_column
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
+    from stc_gpu.data.demo import demo_data_path
+    from stc_gpu.stc.selection import split_rows
     from stc_gpu.stc.slabs import read_layer
 
     n_texts = n_texts or entry.n_rows
-    labels = read_column(pipeline.demo_data_path(), "label")[:n_texts]
-    _, rows, _ = pipeline.split_rows(labels, STCConfig(max_texts=max(n_texts, 10)))
+    labels = read_column(demo_data_path(), "label")[:n_texts]
+    _, rows, _ = split_rows(labels, STCConfig(max_texts=max(n_texts, 10)))
     if sweeps is None:
         sweeps = [f"{k}/{p}" for k in entry.kinds for p in entry.pools]
     alphas = [alpha_from_sklearn_C(C, len(rows.train)) for C in C_grid]

@@ -1,6 +1,6 @@
 """Scale-out of the probe and aggregation sweep: in-process vs 1 vs 2 local Dask workers.
 
-One store entry is extracted once; then :func:`stc_gpu.stc.pipeline.search` (every probe and
+One store entry is extracted once; then :func:`stc_gpu.stc.search` (every probe and
 aggregation fit, validation selection) runs three times on it, same rows and grids: with the
 in-process executor (torch's default thread count), and on local Dask clusters of 1 and 2
 single-threaded worker processes. ``search_s`` is the search alone; ``startup_s`` the cluster's
@@ -30,7 +30,7 @@ def _row_key(row: dict) -> tuple:
 
 
 def same_search(a, b) -> bool:
-    """Whether two :class:`~stc_gpu.stc.pipeline.SearchResult` hold the same fits and choices.
+    """Whether two :class:`~stc_gpu.stc.SearchResult` hold the same fits and choices.
 
     Validation rows (any order), per-layer probe weights (exactly) and the selected probe and
     aggregation (configuration and validation scores) are compared; timings are not.
@@ -60,7 +60,9 @@ def _executor(n_workers: int | None):
 def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
         grids: dict | None = None) -> dict:
     """Extract once, then search in-process and on 1 and 2 Dask workers; keywords override sizes."""
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
+    from stc_gpu.stc.search import SearchResult, search
+    from stc_gpu.stc.selection import split_rows
 
     texts, labels = corpus or sample_rt_snippets(400 if quick else 2000)
     grids = (QUICK_GRIDS if quick else {}) if grids is None else grids
@@ -70,13 +72,13 @@ def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
                            data=str(write_labelled_csv(Path(tmp) / "data.csv", texts, labels)),
                            **grids)
         entry = pipeline.extract(config, show_progress=False)[0]
-        _, split, _ = pipeline.split_rows(labels, config)
+        _, split, _ = split_rows(labels, config)
         for label, n_workers in (("in-process", None), ("dask x1", 1), ("dask x2", 2)):
             start = time.perf_counter()
             with _executor(n_workers) as executor:
                 startup_s = time.perf_counter() - start
                 start = time.perf_counter()
-                results[label] = pipeline.search(entry, split, config, executor=executor,
+                results[label] = search(entry, split, config, executor=executor,
                                                  show_progress=False)
                 search_s = time.perf_counter() - start
             found = results[label]

@@ -59,7 +59,7 @@ def _model_or_stand_in(model: str, device: str, folder: Path, texts) -> tuple[st
 def run(quick: bool, device: str, *, model: str = DEFAULT_MODEL, corpus=None,
         grids: dict | None = None) -> dict:
     """Time both approaches; ``corpus`` ``(texts, labels)`` and ``grids`` override the defaults."""
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
 
     texts, labels = corpus or sample_rt_snippets(600 if quick else 3000)
     grids = (QUICK_GRIDS if quick else {}) if grids is None else grids

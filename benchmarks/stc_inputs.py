@@ -11,7 +11,7 @@ def sample_rt_snippets(n_texts: int, seed: int = 0) -> tuple[list[str], list[str
     from sklearn.model_selection import train_test_split
 
     from stc_gpu.data.readers import read_column
-    from stc_gpu.stc.pipeline import demo_data_path
+    from stc_gpu.data.demo import demo_data_path
 
     texts = [str(t) for t in read_column(demo_data_path(), "text")]
     labels = [str(y) for y in read_column(demo_data_path(), "label")]

@@ -195,7 +195,7 @@ def run(config_file, quiet, label_columns, C_grid, eta_grid, **options):
     few thousand unless --max-texts).
     """
     from stc_gpu.config import STCConfig
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
 
     overrides = {k: v for k, v in options.items() if v is not None}
     if label_columns:
@@ -451,7 +451,7 @@ def bench_run(quick: bool, device: str | None, out_dir: Path, only: tuple[str, .
     """Run every benchmark in benchmarks/ and write JSON plus a Markdown report (all on the
     --device)."""
     from stc_gpu.config import STCConfig
-    from stc_gpu.stc.pipeline import fit_device
+    from stc_gpu.stc.fit_options import fit_device
 
     run_all = _benchmark_runner()
     device = fit_device(STCConfig(device=device))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from stc_gpu.vocabulary import (BACKENDS, DEFAULT_BLOCK_ROWS, DEFAULT_C_GRID, DEFAULT_ETA_GRID,
-                                DEFAULT_MODEL, DEFAULT_MULTICLASS, KINDS, METRICS, MULTICLASS_MODES,
+                                DEFAULT_MAX_ITER, DEFAULT_MODEL, DEFAULT_MULTICLASS, DEFAULT_TOL, KINDS, METRICS, MULTICLASS_MODES,
                                 POOLS)
 
 
@@ -55,8 +55,8 @@ class STCConfig:
     max_texts: int | None = None
     max_length: int | None = None
     max_layer: int | None = None
-    max_iter: int = 30
-    tol: float = 1e-4
+    max_iter: int = DEFAULT_MAX_ITER
+    tol: float = DEFAULT_TOL
     #: Newton steps without a validation gain after which a fit stops (the paper treats the
     #: number of iterations as a hyper-parameter chosen on validation); None: never
     patience: int | None = 5

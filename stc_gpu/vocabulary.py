@@ -44,3 +44,7 @@ PAPER_ETA_GRID = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 #: layer (all-MiniLM-L6-v2: 384 and 1,536); it picked 0.8 in the README's runs. The README
 #: gives what the extension changes on the demo. ``--eta-grid`` sets another grid.
 DEFAULT_ETA_GRID = PAPER_ETA_GRID + (0.6, 0.8)
+#: Newton steps at most, and the tolerance, of a search's fits (the config's and FitOptions'
+#: defaults; a lone ``fit_path`` / ``L1LogisticRegression`` converges further by default).
+DEFAULT_MAX_ITER = 30
+DEFAULT_TOL = 1e-4

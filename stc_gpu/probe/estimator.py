@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -154,13 +155,12 @@ class L1LogisticRegression(ClassifierMixin, BaseEstimator):
         """Class probabilities (n, K_classes)."""
         M = self.decision_function(X)
         if M.ndim == 1:
-            p = 1.0 / (1.0 + np.exp(-M))
+            p = expit(M)  # no overflow on saturated margins
             return np.stack([1 - p, p], axis=1)
-        if self.multiclass == "ovr":
-            p = 1.0 / (1.0 + np.exp(-M))
-            return p / p.sum(axis=1, keepdims=True)
-        M = M - M.max(axis=1, keepdims=True)
-        E = np.exp(M)
+        # one-vs-rest: the K sigmoids normalised, as log-sigmoids (a row of all-saturated
+        # negative margins stays finite); multinomial: the softmax
+        L = -np.logaddexp(0.0, -M) if self.multiclass == "ovr" else M
+        E = np.exp(L - L.max(axis=1, keepdims=True))
         return E / E.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X: Any) -> np.ndarray:

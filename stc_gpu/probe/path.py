@@ -35,7 +35,8 @@ from stc_gpu.probe.standardize import (
     standardize_feature_major_,
     working_dtype,
 )
-from stc_gpu.probe.torch_solver import PathArrays, checkpoint_score, solve_path, validate_alphas
+from stc_gpu.probe.checkpoints import checkpoint_score
+from stc_gpu.probe.torch_solver import PathArrays, solve_path, validate_alphas
 from stc_gpu.vocabulary import BACKENDS, DEFAULT_MULTICLASS, METRICS, MULTICLASS_MODES
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@
 - :func:`plot_what_which_where`: Figure 3, every aggregation configuration and its feature count;
 - :func:`plot_salient_histograms`: Figure 4a, per-class histograms of each layer's salient neurons.
 
-Record fields are those of :mod:`stc_gpu.report.records`; scores are fractions, drawn as percent.
+Record fields are those of :mod:`stc_gpu.stc.records`; scores are fractions, drawn as percent.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from stc_gpu.report.records import Record, best_per, matching, metric_key, n_layers, only_value
+from stc_gpu.stc.records import Record, best_per, matching, metric_key, n_layers, only_value
 
 _POOL_MARKERS = {"mean": "o", "max": "^", "single": "s"}
 _OTHER_MARKERS = ("D", "v", "P", "X", "*")

@@ -1,6 +1,6 @@
 """Result tables: Markdown shaped like the paper's Table 4, per-layer tables, and the results JSON.
 
-``results`` is the dict the pipeline produces (see :mod:`stc_gpu.report.records` for the record
+``results`` is the dict the pipeline produces (see :mod:`stc_gpu.stc.records` for the record
 fields): ``task, model, dataset, metric, probes, probe_best, aggregation, selection, timings, flops``;
 ``selection`` maps ``embedding`` and ``own_pooling`` (the references of
 :mod:`stc_gpu.stc.baseline`), ``probe`` and ``agg`` to the configuration picked on the validation
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from stc_gpu.report.records import best_per, matching, metric_key
+from stc_gpu.stc.records import best_per, matching, metric_key
 
 #: (selection key, title) of each approach, in the order tables and summaries show them.
 APPROACHES = (("embedding", "Embedding"), ("own_pooling", "Own pooling"), ("probe", "Probes"),

@@ -17,9 +17,9 @@ import numpy as np
 
 from stc_gpu.metrics import metric_key, score
 from stc_gpu.probe import L1LogisticRegression, alpha_from_sklearn_C, fit_path
+from stc_gpu.stc.fit_options import FitOptions
 from stc_gpu.stc.slabs import SplitRows, read_layer
 from stc_gpu.stc.sparsify import salient_neurons
-from stc_gpu.vocabulary import DEFAULT_MULTICLASS
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,8 @@ def better_candidate(cand: AggCandidate, best: AggCandidate | None, metric: str)
 
 
 def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: dict,
-              rows: SplitRows, etas, Cs, **options) -> AggSweep:
+              rows: SplitRows, etas, Cs, options: FitOptions = FitOptions(), *,
+              on_fits=None) -> AggSweep:
     """Aggregate salient neurons for every η and L_temp of one (kind or kinds, pool).
 
     Parameters
@@ -120,23 +121,22 @@ def aggregate(entry, name: str, pool: str, layers: dict[str, list[int]], coefs: 
         and sums them over classes itself). A layer without signal (all-zero weights) adds no
         neuron; an L_temp whose layers 0..L_temp add none has no classifier.
     layers : dict kind -> captured layer indices.
-    options : those of :func:`aggregate_labels`.
+    options, on_fits : as for :func:`aggregate_labels`.
     """
-    return aggregate_labels(entry, name, pool, layers, [coefs], [rows], etas, Cs, **options)[0]
+    return aggregate_labels(entry, name, pool, layers, [coefs], [rows], etas, Cs, options,
+                            on_fits=on_fits)[0]
 
 
 def aggregate_labels(entry, name: str, pool: str, layers: dict[str, list[int]],
-                     label_coefs: Sequence[dict], label_rows: Sequence[SplitRows], etas, Cs, *,
-                     metric: str = "accuracy", backend: str = "auto", device=None,
-                     max_iter: int = 30, tol: float = 1e-4,
-                     multiclass: str = DEFAULT_MULTICLASS, patience: int | None = None,
-                     max_batch_bytes: int = 1 << 30, on_fits=None) -> list[AggSweep]:
+                     label_coefs: Sequence[dict], label_rows: Sequence[SplitRows], etas, Cs,
+                     options: FitOptions = FitOptions(), *, on_fits=None) -> list[AggSweep]:
     """:func:`aggregate` for several tasks on the same rows (the labels of a multi-label task):
     each site's slab is read once, and each task keeps the union of its own salient columns.
 
     ``label_coefs[t]`` and ``label_rows[t]`` are task t's probe weights and split rows (all with
-    the same rows). on_fits : optional callable(int) told how many (L_temp, C) fits each solver
-    step finished. Returns one :class:`AggSweep` per task.
+    the same rows). ``options``: how every fit runs (:class:`~stc_gpu.stc.fit_options.FitOptions`);
+    on_fits : optional callable(int) told how many (L_temp, C) fits each solver step finished.
+    Returns one :class:`AggSweep` per task.
     """
     steps = steps_for(name, layers)
     sites = [site for _, group in steps for site in group]
@@ -150,16 +150,27 @@ def aggregate_labels(entry, name: str, pool: str, layers: dict[str, list[int]],
         for task_cols, union in zip(cols, unions):
             task_cols[site] = (X_train[:, union[site]], X_val[:, union[site]])
         del X_train, X_val
-    fit = dict(alphas=[alpha_from_sklearn_C(C, len(label_rows[0].train)) for C in Cs],
-               backend=backend, device=device, max_iter=max_iter, tol=tol,
-               multiclass=multiclass, metric=metric, patience=patience)
-    return [_sweep_etas(steps, ids, union, task_cols, rows, name, pool, etas, Cs, fit,
-                        max_batch_bytes, on_fits)
+    spec = _Sweep(name, pool, tuple(Cs),
+                  tuple(alpha_from_sklearn_C(C, len(label_rows[0].train)) for C in Cs),
+                  options, on_fits)
+    return [_sweep_etas(spec, steps, ids, union, task_cols, rows, etas)
             for ids, union, task_cols, rows in zip(eta_ids, unions, cols, label_rows)]
 
 
-def _sweep_etas(steps, eta_ids, union, cols, rows, name, pool, etas, Cs, fit, max_batch_bytes,
-                on_fits) -> AggSweep:
+@dataclass(frozen=True)
+class _Sweep:
+    """What every fit of one aggregation sweep shares: the (kind or kinds, pool) it aggregates,
+    the C grid and its alphas, the fit options and the progress callback."""
+
+    name: str
+    pool: str
+    Cs: tuple
+    alphas: tuple
+    options: FitOptions
+    on_fits: object = None
+
+
+def _sweep_etas(spec: _Sweep, steps, eta_ids, union, cols, rows: SplitRows, etas) -> AggSweep:
     """One task's sweep over η: for each, its salient columns of layers 0..L_temp, fitted per
     L_temp prefix. ``cols[site]`` holds (train, val) columns ``union[site]`` of each site."""
     sweep = AggSweep()
@@ -181,25 +192,27 @@ def _sweep_etas(steps, eta_ids, union, cols, rows, name, pool, etas, Cs, fit, ma
             continue
         X_train = np.concatenate(train_parts, axis=1)
         X_val = np.concatenate(val_parts, axis=1)
-        _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, fit,
-                      max_batch_bytes, on_fits)
+        _fit_prefixes(spec, sweep, eta, X_train, X_val, rows, widths, blocks)
     return sweep
 
 
-def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, Cs, fit,
-                  max_batch_bytes, on_fits):
+def _fit_prefixes(spec: _Sweep, sweep: AggSweep, eta: float, X_train, X_val, rows: SplitRows,
+                  widths, blocks) -> None:
     """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups.
 
-    The prefixes share one copy of the columns (``fit_path(prefixes=...)``). ``fit`` holds the
-    alphas (one per C) and the solver options of :func:`stc_gpu.probe.fit_path`.
+    The prefixes share one copy of the columns (``fit_path(prefixes=...)``); ``widths`` holds
+    ``(L_temp, n_blocks, width)`` per prefix.
     """
+    name, pool, Cs, metric = spec.name, spec.pool, spec.Cs, spec.options.metric
     per_problem = 4 * X_train.shape[1] * (X_train.shape[0] + X_val.shape[0])
-    group = max(1, int(max_batch_bytes // max(per_problem, 1)))
+    group = max(1, int(spec.options.max_batch_bytes // max(per_problem, 1)))
     for start in range(0, len(widths), group):
         chunk = widths[start:start + group]
         top = chunk[-1][2]  # the widest prefix of the chunk
-        result = fit_path(X_train[:, :top], rows.y_train, eval_set=(X_val[:, :top], rows.y_val),
-                          prefixes=[w for _, _, w in chunk], on_fits=on_fits, **fit)
+        result = fit_path(X_train[:, :top], rows.y_train, list(spec.alphas),
+                          eval_set=(X_val[:, :top], rows.y_val),
+                          prefixes=[w for _, _, w in chunk], on_fits=spec.on_fits,
+                          **spec.options.path_keywords())
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(Cs):
                 est = L1LogisticRegression.from_path(result, p, a, best=True)
@@ -214,4 +227,4 @@ def _fit_prefixes(sweep, X_train, X_val, rows, widths, blocks, name, pool, eta, 
                     "n_layers": len({b.layer for b in blocks[:n_blocks]}),
                     "val_acc": cand.val_acc, "val_f1": cand.val_f1,
                     "n_iter": int(est.n_iter_[0])})
-                sweep.offer(cand, metric=fit["metric"])
+                sweep.offer(cand, metric=metric)

@@ -14,9 +14,7 @@ extraction (:mod:`stc_gpu.store.row_index`).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
-import json
 import warnings
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -25,12 +23,15 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from stc_gpu import __version__
 from stc_gpu.config import STCConfig
-from stc_gpu.stc.aggregate import FeatureBlock
+from stc_gpu.stc.classifier_io import read_classifier, write_classifier
+from stc_gpu.stc.features import head_input, head_input_from_entry
+from stc_gpu.stc.fit_options import fit_device
+from stc_gpu.stc.serving import serving_extractor, stored_rows
+from stc_gpu.stc.tasks import executor_for
+from stc_gpu.stc.texts import check_texts, entry_for
 from stc_gpu.vocabulary import DEFAULT_C_GRID, DEFAULT_ETA_GRID, KINDS, POOLS
 
-_FORMAT = "stc-gpu-classifier/1"
 #: The defaults of every parameter (scalars from here; lists as the config's tuples).
 _DEFAULT = STCConfig()
 
@@ -169,26 +170,46 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         the extraction's device (CUDA when available); on Dask when ``workers`` or ``scheduler``
         is set and no ``executor`` is given.
         """
-        from stc_gpu.stc import pipeline
+        from stc_gpu.stc.selection import select_task
 
         config = self._config()
-        entry, identity, extractor = pipeline.entry_for(X, y, config, show_progress=show_progress)
-        device = pipeline.fit_device(config, extractor)
-        with (pipeline.executor_for(config, device) if executor is None
+        entry, identity, extractor = entry_for(X, y, config, show_progress=show_progress)
+        device = fit_device(config, extractor)
+        with (executor_for(config, device) if executor is None
               else contextlib.nullcontext(executor)) as ex:
-            fitted, results, _ = pipeline.fit_task(
+            agg, results, _ = select_task(
                 entry, y, config, split_values=split_values, model_identity=identity,
                 executor=ex, show_progress=show_progress, device=device)
-        self._set_fitted(**fitted._fitted_state())
+        identity = identity or entry.metadata.get("model", {})
+        self._set_fitted(**self._candidate_state(agg, results["classes"], identity, config))
         self.results_ = results
         return self
 
     @classmethod
     def from_selection(cls, config: STCConfig, **state) -> "STCClassifier":
-        """A fitted classifier from its parts (used by the pipeline and by :meth:`load`)."""
+        """A fitted classifier from its parts (used by :meth:`from_candidate` and :meth:`load`)."""
         clf = cls.from_config(config)
         clf._set_fitted(config=config, **state)
         return clf
+
+    @classmethod
+    def from_candidate(cls, agg, classes, identity: dict, config: STCConfig) -> "STCClassifier":
+        """The classifier of one aggregated candidate (:class:`~stc_gpu.stc.aggregate.AggCandidate`).
+
+        ``classes`` are the label encoder's classes; ``identity`` the extractor's ``describe()``
+        (or a store entry's ``metadata["model"]``).
+        """
+        return cls.from_selection(**cls._candidate_state(agg, classes, identity, config))
+
+    @staticmethod
+    def _candidate_state(agg, classes, identity: dict, config: STCConfig) -> dict:
+        return dict(
+            config=config, model=identity.get("model_name") or config.model,
+            revision=config.revision, model_identity=identity, pool=agg.pool, blocks=agg.blocks,
+            head=agg.estimator, classes=classes,
+            max_length=identity.get("max_length", config.max_length),
+            selection={"kind": agg.name, "pool": agg.pool, "eta": agg.eta, "L_temp": agg.L_temp,
+                       "C": agg.C})
 
     def _set_fitted(self, *, model: str, revision: str | None, model_identity: dict, pool: str,
                     blocks, head, classes, config: STCConfig, selection: dict | None = None,
@@ -238,74 +259,27 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
 
     def features_from_pooled(self, pooled) -> np.ndarray:
         """(n, n_features) head input from ``pooled(kind, layer) -> (n, units)`` arrays."""
-        return np.concatenate(
-            [np.asarray(pooled(b.kind, b.layer), dtype=np.float32)[:, list(b.ids)]
-             for b in self.blocks_], axis=1)
+        return head_input(self.blocks_, pooled)
 
     def features_from_entry(self, entry, rows=None) -> np.ndarray:
         """(n_rows, n_features) from a feature-store entry (optionally a subset of ``rows``)."""
-        cache = {}
-
-        def pooled(kind, layer):
-            if (kind, layer) not in cache:
-                full = np.asarray(entry.features(kind, self.pool_, layer), dtype=np.float32)
-                cache[kind, layer] = full if rows is None else full[np.asarray(rows)]
-            return cache[kind, layer]
-
-        return self.features_from_pooled(pooled)
+        return head_input_from_entry(entry, self.blocks_, self.pool_, rows)
 
     def extractor(self, *, sites: dict | None = None, pools: tuple | None = None):
         """The (cached) extractor limited to the sites and pool this classifier uses.
 
-        It extracts as the training features were extracted: the compute dtype, padding side and
-        output dtype recorded in ``model_identity_``, the same max length, and the training
-        config's token budget; on the ``device`` parameter (default: CUDA when available). A
-        float16 model on a CPU, which cannot compute in float16, runs in float32, with a warning.
-        ``sites`` (kind -> layers) and ``pools`` ask for a new, uncached one covering those
-        instead, with the same settings (one extraction for several classifiers of a model).
+        It extracts as the training features were extracted (:func:`serving_extractor`): the
+        compute dtype, padding side and output dtype recorded in ``model_identity_``, the same max
+        length and the training config's token budget; on the ``device`` parameter (default:
+        CUDA when available). ``sites`` (kind -> layers) and ``pools`` ask for a new, uncached one
+        covering those instead, with the same settings (one extraction for several classifiers
+        of a model).
         """
-        own = sites is None and pools is None
-        if not own or getattr(self, "_extractor", None) is None:
-            from stc_gpu.extract import Extractor
-            from stc_gpu.stc.pipeline import fit_device
-
-            self._check_fitted()
-            sites = sites or self.sites
-            identity = self.model_identity_
-            device = fit_device(self._config())
-            extractor = Extractor.from_pretrained(
-                self.model_, revision=self.revision_, kinds=tuple(sites),
-                pools=pools or (self.pool_,), layers=sites, max_length=self.max_length_,
-                device=device, dtype=_serving_dtype(identity.get("dtype"), device),
-                token_budget=self.config_.token_budget, padding_side=identity.get("padding_side"),
-                out_dtype=identity.get("out_dtype", "float16"), truncate=True)
-            self._check_identity(extractor.describe())
-            if not own:
-                return extractor
-            self._extractor = extractor
+        if sites is not None or pools is not None:
+            return serving_extractor(self, sites=sites, pools=pools)
+        if getattr(self, "_extractor", None) is None:
+            self._extractor = serving_extractor(self)
         return self._extractor
-
-    def _check_identity(self, described: dict) -> None:
-        for key in ("weights_sha256", "tokenizer_sha256"):
-            saved, now = self.model_identity_.get(key), described.get(key)
-            if saved and now and saved != now:
-                raise ValueError(
-                    f"model {self.model_!r} does not match the one this classifier was trained "
-                    f"on ({key} {now[:12]} != {saved[:12]}): load the same weights and tokenizer")
-
-    def _row_index(self):
-        """The :class:`~stc_gpu.store.row_index.RowIndex` of this classifier's sites in
-        ``store``, or None when the training extraction's identity lacks what it needs."""
-        from stc_gpu.store.row_index import RowIndex
-        from stc_gpu.store.writer import EntryLayout
-
-        identity, sites = self.model_identity_, self.sites
-        units = identity.get("units") or {}
-        if self.store is None or "out_dtype" not in identity or not set(sites) <= set(units):
-            return None
-        spec = EntryLayout(tuple(sites), (self.pool_,), sites, {k: int(units[k]) for k in sites},
-                           identity["out_dtype"])
-        return RowIndex.of_store(self.store, identity, spec)
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """(n_texts, n_features): the selected salient neurons of ``texts``.
@@ -317,8 +291,8 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         from stc_gpu.store.fingerprint import text_digests
 
         self._check_fitted()
-        texts = _check_texts(texts)
-        sites, index = self.sites, self._row_index()
+        texts = check_texts(texts)
+        sites, index = self.sites, stored_rows(self)
         if index is None:
             block = self.extractor().extract(texts)
         else:
@@ -384,26 +358,12 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         from stc_gpu.stc.attribution import explain_texts
 
         self._check_fitted()
-        return explain_texts(self, _check_texts(texts), target=target, extractor=extractor)
+        return explain_texts(self, check_texts(texts), target=target, extractor=extractor)
 
     # ---------------------------------------------------------------- save/load
     def save(self, path: str | Path) -> Path:
         """Write ``classifier.json`` + the head's arrays into folder ``path`` (no pickle)."""
-        self._check_fitted()
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.head_.save(path / "head")
-        meta = {
-            "format": _FORMAT, "stc_gpu_version": __version__, "model": self.model_,
-            "revision": self.revision_, "model_identity": self.model_identity_,
-            "pool": self.pool_, "max_length": self.max_length_,
-            "blocks": [{"kind": b.kind, "layer": b.layer, "ids": list(b.ids)}
-                       for b in self.blocks_],
-            "classes": self.classes_.tolist(), "selection": self.selection_,
-            "config": self.config_.to_dict(),
-        }
-        (path / "classifier.json").write_text(json.dumps(meta, indent=2, default=_jsonable))
-        return path
+        return write_classifier(path, self._fitted_state())
 
     @classmethod
     def load(cls, path: str | Path, *, device: str | None = None) -> "STCClassifier":
@@ -412,61 +372,10 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         Its parameters are those of the saved config; config fields this version does not know
         (from a later one) are left out.
         """
-        from stc_gpu.probe import L1LogisticRegression
-
-        path = Path(path)
-        meta_file = path / "classifier.json"
-        if not meta_file.exists():
-            raise FileNotFoundError(f"{path} is not a saved STC classifier (no classifier.json)")
-        meta = json.loads(meta_file.read_text())
-        if meta.get("format") != _FORMAT:
-            raise ValueError(f"{meta_file}: unknown format {meta.get('format')!r}")
-        blocks = [FeatureBlock(b["kind"], int(b["layer"]), tuple(b["ids"])) for b in meta["blocks"]]
-        known = {f.name for f in dataclasses.fields(STCConfig)}
-        saved = {k: v for k, v in meta.get("config", {}).items() if k in known}
-        config = STCConfig.from_dict({**saved, "device": device})
-        return cls.from_selection(
-            config, model=meta["model"], revision=meta["revision"],
-            model_identity=meta["model_identity"], pool=meta["pool"], blocks=blocks,
-            head=L1LogisticRegression.load(path / "head"), classes=meta["classes"],
-            selection=meta["selection"], max_length=meta["max_length"])
+        return cls.from_selection(**read_classifier(path, device=device))
 
 
 #: ``inspect.signature(STCClassifier)`` is that of ``__init__`` (``__new__`` only refuses the
 #: removed ``STCClassifier(config)``), as scikit-learn's checks expect.
 STCClassifier.__signature__ = inspect.signature(STCClassifier.__init__).replace(
     parameters=list(inspect.signature(STCClassifier.__init__).parameters.values())[1:])
-
-
-def _serving_dtype(trained: str | None, device: str) -> str | None:
-    """The compute dtype to predict with: ``trained`` (the extraction's), except float16 on a CPU
-    (not supported there), which becomes float32 with a warning."""
-    if trained == "float16" and str(device).split(":")[0] == "cpu":
-        warnings.warn("this classifier's features were extracted in float16, which a CPU cannot "
-                      "compute: predicting in float32 (scores may differ in the last digits)",
-                      stacklevel=3)
-        return "float32"
-    return trained
-
-
-def _check_texts(texts) -> list[str]:
-    """``texts`` as a list of non-empty str: a list, a 1-D array or a Series of them."""
-    if isinstance(texts, str):
-        raise TypeError("pass a list of texts, not a single string")
-    if getattr(texts, "ndim", 1) != 1:
-        raise ValueError(f"expected a 1-D sequence of texts, got an array of shape "
-                         f"{getattr(texts, 'shape', '?')}")
-    texts = list(texts)
-    for i, t in enumerate(texts):
-        if not isinstance(t, str) or not t.strip():
-            raise ValueError(f"text {i} is {'empty' if isinstance(t, str) else type(t).__name__}: "
-                             "every text must be a non-empty string")
-    return texts
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -17,7 +17,10 @@ import numpy as np
 
 from stc_gpu import __version__
 from stc_gpu.config import STCConfig
-from stc_gpu.stc.classifier import STCClassifier, _check_texts
+from stc_gpu.stc.classifier import STCClassifier
+from stc_gpu.stc.fit_options import fit_device
+from stc_gpu.stc.tasks import executor_for
+from stc_gpu.stc.texts import check_texts, entry_for
 
 _FORMAT = "stc-gpu-multilabel/1"
 _META = "multilabel.json"
@@ -61,21 +64,31 @@ class MultiLabelSTC:
         import contextlib
 
         from stc_gpu.data.label_sets import LabelSets
-        from stc_gpu.stc import multilabel_task, pipeline
+        from stc_gpu.stc import multilabel_task
 
         config = self.config
         sets = y if isinstance(y, LabelSets) else multilabel_task.label_sets(y, config, labels)
         multilabel_task.split_labels(sets, config, split_values)
-        entry, identity, extractor = pipeline.entry_for(X, sets.Y, config,
-                                                        show_progress=show_progress)
-        device = pipeline.fit_device(config, extractor)
-        with (pipeline.executor_for(config, device) if executor is None
+        entry, identity, extractor = entry_for(X, sets.Y, config, show_progress=show_progress)
+        device = fit_device(config, extractor)
+        with (executor_for(config, device) if executor is None
               else contextlib.nullcontext(executor)) as ex:
-            fitted, self.results_, _ = multilabel_task.fit_multilabel_task(
+            candidates, self.results_, _ = multilabel_task.select_multilabel_task(
                 entry, sets, config, split_values=split_values, model_identity=identity,
                 executor=ex, show_progress=show_progress, device=device)
+        identity = identity or entry.metadata.get("model", {})
+        fitted = self.from_candidates(sets.names, candidates, identity, config)
         self._set_fitted(fitted.classes_, fitted.estimators_)
         return self
+
+    @classmethod
+    def from_candidates(cls, names: Sequence[str], candidates, identity: dict,
+                        config: STCConfig) -> "MultiLabelSTC":
+        """A fitted classifier from each label's selected aggregated candidate (classes [0, 1];
+        ``identity`` as for :meth:`STCClassifier.from_candidate`)."""
+        return cls.from_estimators(
+            names, [STCClassifier.from_candidate(agg, [0, 1], identity, config)
+                    for agg in candidates], config)
 
     @classmethod
     def from_estimators(cls, classes: Sequence[str], estimators: Sequence[STCClassifier],
@@ -122,7 +135,7 @@ class MultiLabelSTC:
 
     def predict_with_proba(self, texts: Sequence[str]) -> tuple[list[tuple], np.ndarray]:
         """``(predict(texts), predict_proba(texts))`` from one forward pass over ``texts``."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         extractor = self.extractor()
         block = extractor.extract(texts)
         proba = np.empty((len(texts), len(self.classes_)))

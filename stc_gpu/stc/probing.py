@@ -15,8 +15,8 @@ import numpy as np
 
 from stc_gpu.metrics import classification_scores, metric_key
 from stc_gpu.probe import L1LogisticRegression, alpha_from_sklearn_C, fit_path
+from stc_gpu.stc.fit_options import FitOptions
 from stc_gpu.stc.slabs import SplitRows, read_layer
-from stc_gpu.vocabulary import DEFAULT_MULTICLASS
 
 
 @dataclass
@@ -53,7 +53,8 @@ def _select(scores: np.ndarray, Cs) -> int:
     return int(best)
 
 
-def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, **options
+def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs,
+                    options: FitOptions = FitOptions(), *, on_fits=None
                     ) -> ProbeSweep:
     """Fit probes for ``layers`` of (kind, pool) over the ``Cs`` grid (scikit-learn units).
 
@@ -62,21 +63,19 @@ def probe_kind_pool(entry, kind: str, pool: str, layers, rows: SplitRows, Cs, **
     entry : store entry with ``features(kind, pool, layer) -> (n_rows, units)``.
     rows : the split rows and labels; only train rows are fitted, val rows scored.
     Cs : strengths in scikit-learn's ``C`` units; converted with the train size.
-    options : those of :func:`probe_labels`.
+    options, on_fits : as for :func:`probe_labels`.
     """
-    return probe_labels(entry, kind, pool, layers, [rows], Cs, **options)[0]
+    return probe_labels(entry, kind, pool, layers, [rows], Cs, options, on_fits=on_fits)[0]
 
 
-def probe_labels(entry, kind: str, pool: str, layers, label_rows: Sequence[SplitRows], Cs, *,
-                 metric: str = "accuracy", backend: str = "auto", device=None,
-                 max_iter: int = 30, tol: float = 1e-4, multiclass: str = DEFAULT_MULTICLASS,
-                 patience: int | None = None, max_batch_bytes: int = 1 << 30,
-                 on_fits=None) -> list[ProbeSweep]:
+def probe_labels(entry, kind: str, pool: str, layers, label_rows: Sequence[SplitRows], Cs,
+                 options: FitOptions = FitOptions(), *, on_fits=None) -> list[ProbeSweep]:
     """:func:`probe_kind_pool` for several tasks on the same rows (the labels of a multi-label
     task): each layer's slab is read once and fitted for every task in ``label_rows`` (one
     :class:`SplitRows` per task, all with the same train / val / test rows); binary tasks are
     solved in one batch with the layers (:func:`~stc_gpu.probe.fit_path` with (n, T) labels).
 
+    options : how every fit runs (:class:`~stc_gpu.stc.fit_options.FitOptions`).
     on_fits : optional callable(int) told how many (layer, C) fits each solver step finished.
     Returns one :class:`ProbeSweep` per task, in ``label_rows`` order.
     """
@@ -87,14 +86,14 @@ def probe_labels(entry, kind: str, pool: str, layers, label_rows: Sequence[Split
     layers = list(layers)
     units = entry.units(kind)
     per_layer_bytes = 4 * units * (n_train + len(rows.val))
-    group = max(1, int(max_batch_bytes // max(per_layer_bytes, 1)))
+    group = max(1, int(options.max_batch_bytes // max(per_layer_bytes, 1)))
+    fit = dict(options.path_keywords(), on_fits=on_fits)
+    metric = options.metric
     for start in range(0, len(layers), group):
         chunk = layers[start:start + group]
         slabs = [read_layer(entry, kind, pool, layer, rows)[:2] for layer in chunk]
         X_train = np.stack([s[0] for s in slabs])
         X_val = np.stack([s[1] for s in slabs])
-        fit = dict(backend=backend, device=device, max_iter=max_iter, tol=tol,
-                   multiclass=multiclass, metric=metric, patience=patience, on_fits=on_fits)
         if len(label_rows) > 1 and all(_binary(task) for task in label_rows):
             # binary tasks: one batched solve of every (layer, task), problem p T + t
             Y_train = np.stack([task.y_train for task in label_rows], axis=1)

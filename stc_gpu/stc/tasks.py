@@ -11,12 +11,15 @@ multi-label task) on the slabs they read once, and return one sweep per task.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from stc_gpu.config import STCConfig
 from stc_gpu.stc.aggregate import AggSweep, aggregate_labels
+from stc_gpu.stc.fit_options import FitOptions
 from stc_gpu.stc.probing import ProbeSweep, probe_labels
 
 
@@ -33,19 +36,20 @@ def _limit_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def probe_task(entry_path: str, kind: str, pool: str, layers, label_rows, Cs, *, threads=None,
-               **options) -> list[ProbeSweep]:
+def probe_task(entry_path: str, kind: str, pool: str, layers, label_rows, Cs,
+               options: FitOptions, *, threads=None, on_fits=None) -> list[ProbeSweep]:
     """:func:`stc_gpu.stc.probing.probe_labels` on the entry at ``entry_path``."""
     _limit_threads(threads)
-    return probe_labels(_open(entry_path), kind, pool, layers, label_rows, Cs, **options)
+    return probe_labels(_open(entry_path), kind, pool, layers, label_rows, Cs, options,
+                        on_fits=on_fits)
 
 
 def aggregate_task(entry_path: str, name: str, pool: str, layers, label_coefs, label_rows, etas,
-                   Cs, *, threads=None, **options) -> list[AggSweep]:
+                   Cs, options: FitOptions, *, threads=None, on_fits=None) -> list[AggSweep]:
     """:func:`stc_gpu.stc.aggregate.aggregate_labels` on the entry at ``entry_path``."""
     _limit_threads(threads)
     return aggregate_labels(_open(entry_path), name, pool, layers, label_coefs, label_rows, etas,
-                            Cs, **options)
+                            Cs, options, on_fits=on_fits)
 
 
 class LocalExecutor:
@@ -74,3 +78,18 @@ class LocalExecutor:
 
 def entry_path_of(entry) -> str:
     return str(Path(entry.path).resolve())
+
+
+@contextlib.contextmanager
+def executor_for(config: STCConfig, device: str):
+    """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process); its
+    workers get GPUs when the fits run on CUDA (``device``, from
+    :func:`~stc_gpu.stc.fit_options.fit_device`)."""
+    if not (config.workers or config.scheduler):
+        yield None
+        return
+    from stc_gpu.distributed.dask_executor import DaskExecutor
+
+    gpu = device.startswith("cuda")
+    with DaskExecutor(config.workers, scheduler=config.scheduler, gpu=gpu) as executor:
+        yield executor

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stc_gpu.data.readers import read_column
-from stc_gpu.stc.pipeline import demo_data_path
+from stc_gpu.data.demo import demo_data_path
 from stc_gpu.vocabulary import DEFAULT_MODEL
 from tests.attribution_data import classifier_on_neurons, fp_tolerance, margins
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 
 from stc_gpu.config import STCConfig
-from stc_gpu.stc import pipeline
+from stc_gpu import pipeline
+from stc_gpu.stc.search import search
+from stc_gpu.stc.selection import split_rows
 from stc_gpu.stc.aggregate import best_within
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
 
@@ -18,8 +20,8 @@ def searched(tmp_path_factory):
                        store=str(root / "store"), pools=["mean", "max"], C_grid=[1.0, 10.0],
                        eta_grid=[0.3, 0.8], combine_kinds=True)
     entry, _, _ = pipeline.extract(config, show_progress=False)
-    _, rows, _ = pipeline.split_rows(labels, config)
-    return pipeline.search(entry, rows, config, show_progress=False)
+    _, rows, _ = split_rows(labels, config)
+    return search(entry, rows, config, show_progress=False)
 
 
 def test_one_best_per_name_and_depth_matching_the_rows(searched):

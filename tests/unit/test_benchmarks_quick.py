@@ -85,7 +85,7 @@ def test_scaleout_probe_is_identical_across_executors(tiny):
 
 
 def test_same_search_sees_a_changed_score_or_probe_weights():
-    from stc_gpu.stc.pipeline import SearchResult
+    from stc_gpu.stc.search import SearchResult
 
     probe = type("Probe", (), dict(kind="ffn", pool="mean", layer=1, C=1.0, val_score=0.9))()
     agg = type("Agg", (), dict(name="ffn", pool="mean", eta=0.5, L_temp=1, C=1.0, val_acc=0.9,
@@ -158,9 +158,10 @@ def test_probe_multiclass_ovr_when_fit_path_takes_it(monkeypatch):
 def test_probe_demo_store_rows(tmp_path):
     from stc_gpu.config import STCConfig
     from stc_gpu.data.readers import read_column
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
+    from stc_gpu.data.demo import demo_data_path
 
-    texts = [str(t) for t in read_column(pipeline.demo_data_path(), "text")[:40]]
+    texts = [str(t) for t in read_column(demo_data_path(), "text")[:40]]
     model = str(save_tiny_model(tmp_path / "model", texts=texts))
     store = tmp_path / "store"
     assert bench_probe.find_demo_entry((str(store),), 40, model) is None

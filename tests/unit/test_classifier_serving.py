@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from stc_gpu.cli import cli
 from stc_gpu.config import STCConfig
 from stc_gpu.extract import Extractor
-from stc_gpu.stc import pipeline
+from stc_gpu import pipeline
 from stc_gpu.stc.classifier import STCClassifier
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
 

@@ -10,7 +10,9 @@ distributed = pytest.importorskip("distributed")
 
 from stc_gpu.config import STCConfig  # noqa: E402
 from stc_gpu.distributed.dask_executor import DaskExecutor  # noqa: E402
-from stc_gpu.stc import pipeline, tasks  # noqa: E402
+from stc_gpu import pipeline  # noqa: E402
+from stc_gpu.stc import tasks  # noqa: E402
+from stc_gpu.stc.search import search  # noqa: E402
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus  # noqa: E402
 
 
@@ -25,7 +27,7 @@ def setup(tmp_path_factory):
                        max_iter=30)
     entry, _, _ = pipeline.extract(config, show_progress=False)
     _, _, rows = pipeline.fit_task(entry, labels, config, show_progress=False)
-    local = pipeline.search(entry, rows, config, show_progress=False)
+    local = search(entry, rows, config, show_progress=False)
     return config, entry, rows, local
 
 
@@ -40,7 +42,7 @@ def _same(a, b):
 def test_two_workers_give_identical_results(setup):
     config, entry, rows, local = setup
     with DaskExecutor(2) as executor:
-        remote = pipeline.search(entry, rows, config, executor=executor, show_progress=False)
+        remote = search(entry, rows, config, executor=executor, show_progress=False)
     _same(local, remote)
 
 
@@ -64,6 +66,6 @@ def test_a_worker_dying_mid_sweep_changes_nothing(setup, tmp_path, monkeypatch):
             return original(fn, jobs, **kw)
 
         monkeypatch.setattr(executor, "map", map_with_a_death)
-        remote = pipeline.search(entry, rows, config, executor=executor, show_progress=False)
+        remote = search(entry, rows, config, executor=executor, show_progress=False)
     assert os.path.exists(marker)
     _same(local, remote)

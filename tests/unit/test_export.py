@@ -244,7 +244,7 @@ def test_export_into_a_non_empty_folder_is_refused_and_keeps_its_files(tmp_path)
 
 def test_cli_exports_a_run_with_its_metrics_in_the_card(tmp_path):
     from stc_gpu.config import STCConfig
-    from stc_gpu.stc import pipeline
+    from stc_gpu import pipeline
 
     texts, labels = planted_corpus(160)
     model = save_tiny_model(tmp_path / "model", "distilbert", texts=texts)

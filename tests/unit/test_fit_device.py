@@ -14,7 +14,12 @@ import torch
 from stc_gpu.config import STCConfig
 from stc_gpu.probe import cuml_backend
 from stc_gpu.probe.path import resolve_backend
-from stc_gpu.stc import pipeline, probing, tasks
+from stc_gpu import pipeline
+from stc_gpu.extract import configured
+from stc_gpu.stc import probing, selection, tasks
+from stc_gpu.stc.fit_options import fit_device
+from stc_gpu.stc.search import search
+from stc_gpu.stc.slabs import SplitRows
 from stc_gpu.stc.aggregate import AggSweep
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.probing import LayerProbe, ProbeSweep
@@ -48,7 +53,7 @@ def test_fit_device(cuda, available, config_device, extractor_device, expected):
     cuda(available)
     extractor = None if extractor_device is None else types.SimpleNamespace(
         device=torch.device(extractor_device))
-    assert pipeline.fit_device(STCConfig(device=config_device), extractor) == expected
+    assert fit_device(STCConfig(device=config_device), extractor) == expected
 
 
 @pytest.mark.parametrize("device, cuml, expected", [
@@ -89,7 +94,7 @@ def _entry():
 
 def _rows():
     y = np.arange(40) % 2
-    return pipeline.SplitRows.from_labels(y, np.arange(0, 24), np.arange(24, 32),
+    return SplitRows.from_labels(y, np.arange(0, 24), np.arange(24, 32),
                                           np.arange(32, 40))
 
 
@@ -99,15 +104,15 @@ def recorded(monkeypatch):
     seen = {"probe": [], "aggregate": []}
     entry = _entry()
 
-    def fake_probe(entry, kind, pool, layers, label_rows, Cs, *, device=None, **options):
-        seen["probe"].append(device)
+    def fake_probe(entry, kind, pool, layers, label_rows, Cs, options, *, on_fits=None):
+        seen["probe"].append(options.device)
         est = types.SimpleNamespace(coef_=np.ones((1, 5)))
         return [ProbeSweep(rows=[], chosen={l: LayerProbe(kind, pool, l, Cs[0], est, 0.5)
                                             for l in layers}) for _ in label_rows]
 
-    def fake_aggregate(entry, name, pool, layers, label_coefs, label_rows, etas, Cs, *,
-                       device=None, **options):
-        seen["aggregate"].append(device)
+    def fake_aggregate(entry, name, pool, layers, label_coefs, label_rows, etas, Cs, options, *,
+                       on_fits=None):
+        seen["aggregate"].append(options.device)
         return [AggSweep() for _ in label_rows]
 
     monkeypatch.setattr(tasks, "_open", lambda path: entry)
@@ -122,14 +127,14 @@ def test_search_passes_the_fit_device_to_probes_and_aggregation(cuda, recorded, 
     cuda(True)
     seen, entry = recorded
     config = STCConfig(device=config_device, C_grid=[1.0], eta_grid=[0.5])
-    pipeline.search(entry, _rows(), config, show_progress=False)
+    search(entry, _rows(), config, show_progress=False)
     assert seen["probe"] == [expected] and seen["aggregate"] == [expected]
 
 
 def test_search_takes_the_device_it_is_given(cuda, recorded):
     cuda(True)
     seen, entry = recorded
-    pipeline.search(entry, _rows(), STCConfig(C_grid=[1.0], eta_grid=[0.5]),
+    search(entry, _rows(), STCConfig(C_grid=[1.0], eta_grid=[0.5]),
                     show_progress=False, device="cuda:1")
     assert seen["probe"] == ["cuda:1"] and seen["aggregate"] == ["cuda:1"]
 
@@ -148,7 +153,7 @@ def test_probe_fits_get_the_device_and_resolve_the_backend_there(cuda, monkeypat
     monkeypatch.setattr(probing, "fit_path", fake_fit_path)
     monkeypatch.setattr(tasks, "_open", lambda path: _entry())
     with pytest.raises(_Stop):
-        pipeline.search(_entry(), _rows(), STCConfig(C_grid=[1.0]), show_progress=False)
+        search(_entry(), _rows(), STCConfig(C_grid=[1.0]), show_progress=False)
     assert calls == [("cuda", "torch")]
 
 
@@ -157,21 +162,21 @@ def test_probe_fits_get_the_device_and_resolve_the_backend_there(cuda, monkeypat
 
 @pytest.fixture
 def search_device(monkeypatch):
-    """Record the ``device`` that reaches :func:`pipeline.search`, then stop."""
+    """Record the ``device`` that reaches :func:`search`, then stop."""
     seen = []
 
     def fake_search(entry, rows, config, *, device=None, **options):
         seen.append(device)
         raise _Stop
 
-    monkeypatch.setattr(pipeline, "search", fake_search)
+    monkeypatch.setattr(selection, "search", fake_search)
     return seen
 
 
 def test_classifier_fit_on_texts_uses_the_extraction_device(cuda, search_device, monkeypatch):
     cuda(True)
     extractor = types.SimpleNamespace(device=torch.device("cuda:1"), describe=lambda: {})
-    monkeypatch.setattr(pipeline, "extract", lambda config, **kw: (_entry(), None, extractor))
+    monkeypatch.setattr(configured, "extract", lambda config, **kw: (_entry(), None, extractor))
     with pytest.raises(_Stop):
         STCClassifier().fit(["some text"] * 40, np.arange(40) % 2)
     assert search_device == ["cuda:1"]
@@ -222,6 +227,6 @@ def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, avai
 
     monkeypatch.setattr(dask_executor, "DaskExecutor", Recorder)
     config = STCConfig(device=config_device, workers=2)
-    with pipeline.executor_for(config, pipeline.fit_device(config)):
+    with tasks.executor_for(config, fit_device(config)):
         pass
     assert made == [gpu]

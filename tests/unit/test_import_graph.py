@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import stc_gpu
 
 ROOT = Path(stc_gpu.__file__).parent
@@ -123,14 +121,10 @@ def test_the_checker_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": set()}) == []
 
 
-# Two loops named in the issue "A house others can live in" remain: stc/classifier <-> stc/pipeline
-# and store -> data/readers -> store. strict: the test fails once they are gone, so the marks go too.
-@pytest.mark.xfail(strict=True, reason="stc.classifier <-> stc.pipeline remains")
 def test_no_import_cycle_between_files():
     assert _cycles(_graph()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="stc_gpu.data <-> stc_gpu.store remains")
 def test_no_import_cycle_between_packages():
     packages: dict[str, set[str]] = {}
     for module, targets in _graph().items():

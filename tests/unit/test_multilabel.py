@@ -15,10 +15,13 @@ from stc_gpu.cli import cli
 from stc_gpu.config import STCConfig
 from stc_gpu.data.label_sets import LabelSets
 from stc_gpu.extract import Extractor
-from stc_gpu.stc import pipeline
+from stc_gpu import pipeline
+from stc_gpu.stc.slabs import SplitRows
+from stc_gpu.stc.search import search, search_labels
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.multilabel import MultiLabelSTC, load_classifier
-from stc_gpu.stc.multilabel_task import fit_multilabel_task, split_labels
+from stc_gpu.pipeline import fit_multilabel_task
+from stc_gpu.stc.multilabel_task import split_labels
 from stc_gpu.store.feature_store import StoreEntry
 from tests.pipeline_data import planted_label_sets, save_tiny_model
 
@@ -160,15 +163,15 @@ def test_sharing_the_slab_reads_and_the_solve_changes_no_result(ran, monkeypatch
                        metric="macro_f1")
     sets = LabelSets.from_sets(tags)
     splits = split_labels(sets, config)
-    tasks = [pipeline.SplitRows.from_labels(sets.column(n), splits.train, splits.val, splits.test)
+    tasks = [SplitRows.from_labels(sets.column(n), splits.train, splits.val, splits.test)
              for n in sets.names]
     reads = []
     original = StoreEntry.features
     monkeypatch.setattr(StoreEntry, "features", lambda self, *a, **kw: reads.append(a) or
                         original(self, *a, **kw))
-    both = pipeline.search_labels(entry, tasks, config, show_progress=False)
+    both = search_labels(entry, tasks, config, show_progress=False)
     reads_both, reads[:] = list(reads), []
-    alone = [pipeline.search(entry, task, config, show_progress=False) for task in tasks]
+    alone = [search(entry, task, config, show_progress=False) for task in tasks]
     assert sorted(reads_both) == sorted(reads[:len(reads) // 2])
     key = ("kind", "pool", "layer", "C")
     for shared, own in zip(both, alone):

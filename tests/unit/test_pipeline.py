@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from stc_gpu.cli import cli
 from stc_gpu.config import STCConfig
-from stc_gpu.stc import pipeline
+from stc_gpu import pipeline
 from stc_gpu.stc.classifier import STCClassifier
 from tests.html_page import parse
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
@@ -280,7 +280,8 @@ def test_aggregated_neurons_are_algorithm_1_on_the_chosen_probe_weights(ran):
     """Each block holds exactly the η-salient neurons of its layer's validation-chosen probe,
     ranked by squared weight with the threshold η·||w||² on the squared weights (not their
     squares)."""
-    from stc_gpu.stc.pipeline import search, split_rows
+    from stc_gpu.stc.search import search
+    from stc_gpu.stc.selection import split_rows
     from stc_gpu.store.feature_store import StoreEntry
 
     config, results = ran

@@ -421,3 +421,20 @@ def test_sklearn_estimator_checks():
     failed = [r["check_name"] for r in results if r["status"] == "failed"]
     assert failed == []
     assert sum(r["status"] == "passed" for r in results) >= 50
+
+
+@pytest.mark.parametrize("multiclass, K", [("ovr", 1), ("ovr", 3), ("multinomial", 3)])
+def test_predict_proba_is_finite_on_saturated_margins(multiclass, K):
+    """Margins of +-2,000 (exp overflows float64 past 709): probabilities stay finite, in [0, 1],
+    sum to 1, agree with predict, and no overflow warning is raised."""
+    model = L1LogisticRegression(multiclass=multiclass)
+    model.classes_ = np.arange(max(K, 2))
+    model.coef_ = np.vstack([np.eye(K, 3)[k] * (k + 1) for k in range(K)])
+    model.intercept_ = np.zeros(K)
+    model.mean_ = model.scale_ = None
+    X = np.array([[2000.0, -2000.0, 0.0], [-2000.0, -2000.0, -2000.0], [0.1, 0.2, 0.3]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba = model.predict_proba(X)
+    assert np.isfinite(proba).all() and (proba >= 0).all() and np.allclose(proba.sum(1), 1)
+    assert np.array_equal(model.classes_[proba.argmax(1)], model.predict(X))

@@ -4,9 +4,13 @@ from __future__ import annotations
 import types
 
 import numpy as np
-from stc_gpu.stc import pipeline, tasks
+
+from stc_gpu.config import STCConfig
+from stc_gpu.stc import tasks
 from stc_gpu.stc.aggregate import aggregate
 from stc_gpu.stc.probing import probe_kind_pool
+from stc_gpu.stc.search import search
+from stc_gpu.stc.slabs import SplitRows
 
 
 def _entry(layers=3, units=6, rows=60):
@@ -18,8 +22,7 @@ def _entry(layers=3, units=6, rows=60):
         kinds=("hidden",), pools=("mean",), path="unused", n_rows=rows, metadata={},
         layers=lambda kind: list(range(layers)), units=lambda kind: units,
         features=lambda kind, pool, layer: feats[layer])
-    split = pipeline.SplitRows.from_labels(y, np.arange(0, 36), np.arange(36, 48),
-                                           np.arange(48, 60))
+    split = SplitRows.from_labels(y, np.arange(0, 36), np.arange(36, 48), np.arange(48, 60))
     return entry, split
 
 
@@ -79,9 +82,9 @@ def test_search_bars_total_the_grid(monkeypatch):
     _Bar.instances.clear()
     entry, split = _entry()
     monkeypatch.setattr(tasks, "_open", lambda path: entry)
-    config = pipeline.STCConfig(kinds=["hidden"], pools=["mean"], C_grid=[0.1, 1.0],
-                                eta_grid=[0.5, 0.9], device="cpu")
-    pipeline.search(entry, split, config, show_progress=True)
+    config = STCConfig(kinds=["hidden"], pools=["mean"], C_grid=[0.1, 1.0],
+                       eta_grid=[0.5, 0.9], device="cpu")
+    search(entry, split, config, show_progress=True)
     probes, aggregation = _Bar.instances
     assert probes.total == 3 * 2 and probes.n == probes.total
     assert aggregation.total == 3 * 2 * 2 and aggregation.n == aggregation.total

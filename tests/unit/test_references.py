@@ -16,7 +16,7 @@ from stc_gpu.cli import cli
 from stc_gpu.config import STCConfig
 from stc_gpu.metrics import score
 from stc_gpu.models.sentence_pooling import SentencePooling, declared_pooling
-from stc_gpu.stc import pipeline
+from stc_gpu import pipeline
 from stc_gpu.stc.baseline import own_pooling_rule
 from stc_gpu.store.feature_store import StoreEntry
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus

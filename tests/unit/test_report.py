@@ -14,7 +14,7 @@ from stc_gpu.report import (layer_table_markdown, plot_layer_curve, plot_salient
                             write_results_json)
 from stc_gpu.report.heatmap import (_byte_decoder, display_pieces, score_colour,
                                    target_label_names)
-from stc_gpu.report.records import best_per, matching, metric_key, n_layers, only_value
+from stc_gpu.stc.records import best_per, matching, metric_key, n_layers, only_value
 from stc_gpu.report.tables import to_jsonable
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

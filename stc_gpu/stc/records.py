@@ -50,3 +50,11 @@ def best_per(rows: Iterable[Record], keys: Sequence[str], score: str) -> dict[tu
 def n_layers(row: Record) -> int:
     """Number of layers an aggregation row gathers neurons from."""
     return int(row["n_layers"]) if row.get("n_layers") is not None else int(row["L_temp"]) + 1
+
+
+def best_per_layer(rows: list[Record], metric: str, keys=("kind", "pool", "layer")
+                   ) -> list[Record]:
+    """The best row per ``keys`` on validation (``val_acc`` or ``val_f1``, by ``metric``),
+    ties to the smaller C."""
+    by_C = sorted(rows, key=lambda r: r["C"])
+    return list(best_per(by_C, keys, f"val_{metric_key(metric)}").values())
