@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -82,13 +83,20 @@ def machine_info() -> dict:
 
 
 def bench_main(run: Callable[..., dict], description: str,
-               argv: list[str] | None = None, *, options: dict | None = None) -> dict:
+               argv: list[str] | None = None, *, options: dict | None = None,
+               worker: Callable[[list[str]], None] | None = None) -> dict | None:
     """The command line every benchmark shares: ``--quick --device --json PATH``.
 
     Runs ``run(quick, device)``, prints its rows (Markdown) and notes, writes the result to ``--json``.
     ``options`` adds a benchmark's own flags, ``{"--flag": add_argument keyword arguments}``; their
-    values go to ``run`` as keyword arguments (named by their ``dest``).
+    values go to ``run`` as keyword arguments (named by their ``dest``). With ``--worker`` in the
+    arguments, ``worker(arguments)`` runs instead (the benchmark's own subprocesses) and None is
+    returned.
     """
+    argv = sys.argv[1:] if argv is None else argv
+    if worker is not None and "--worker" in argv:
+        worker(argv)
+        return None
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="small sizes (minutes on 2 CPU cores)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")

@@ -123,13 +123,9 @@ def run(quick: bool, device: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict | None:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--worker" in argv:
-        _worker(argv)
-        return None
     from benchmarks import bench_main
 
-    return bench_main(run, __doc__.splitlines()[0], argv)
+    return bench_main(run, __doc__.splitlines()[0], argv, worker=_worker)
 
 
 if __name__ == "__main__":

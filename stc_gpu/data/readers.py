@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from stc_gpu.store.fingerprint import DatasetHasher, text_digests
+from stc_gpu.store.fingerprint import DIGEST_BYTES, DatasetHasher, text_digests
 
 TextSource = str | os.PathLike | Sequence[str]
 
@@ -244,14 +244,14 @@ def scan_texts(source: TextSource, *, text_column: str = "text", max_texts: int 
     from tqdm.auto import tqdm
 
     hasher = DatasetHasher()
-    parts = []
+    joined = bytearray()  # grows in place: no second copy of every digest, as a concatenate makes
     with tqdm(desc="reading texts", unit=" texts", disable=not progress, leave=False) as bar:
         for batch in iter_column(source, text_column, max_rows=max_texts):
             digests = text_digests(batch)
             hasher.update(digests)
-            parts.append(digests)
+            joined += digests.data
             bar.update(len(batch))
-    digests = np.concatenate(parts)
+    digests = np.frombuffer(joined, dtype=np.uint8).reshape(-1, DIGEST_BYTES)
     return TextScan(source_name(source), len(digests), digests, hasher.hexdigest())
 
 

@@ -21,6 +21,7 @@ import torch
 from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_max_length,
                                       pad_batch, plan_batches, tokenize)
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
+from stc_gpu.extract.memory import bound_heap_growth
 from stc_gpu.extract.pooling import length_spans, single_token_index, span_pool
 from stc_gpu.models.adapters import ModelAdapter, adapter_for, unchunk_feed_forward
 from stc_gpu.models.truncate import blocks_needed, truncate as truncate_model
@@ -339,6 +340,7 @@ class Extractor:
 
         self.adapter = adapter_for(model)
         unchunk_feed_forward(model)  # the FFN hooks must see whole sequences
+        bound_heap_growth()  # host memory of a long extraction: bounded by the block
         self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
         self.n_layers = self.adapter.n_layers
         self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)

@@ -12,6 +12,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Mapping
 
@@ -68,11 +69,13 @@ def _clear_array(path: Path) -> None:
     shutil.rmtree(path / "c", ignore_errors=True)
 
 
-def _write_blocks(array: zarr.Array, values: np.ndarray, block_rows: int) -> None:
-    """Write ``values`` (rows first) into ``array`` one block of rows at a time."""
+def _write_blocks(array: zarr.Array, block_rows: int, values) -> None:
+    """Fill ``array`` (rows first) one block of rows at a time; ``values(start, stop)`` gives the
+    rows ``start:stop``."""
     array = array.with_config(_ARRAY_CONFIG)
-    for start in range(0, len(values), block_rows):
-        array[start:start + block_rows] = values[start:start + block_rows]
+    for start in range(0, array.shape[0], block_rows):
+        stop = min(start + block_rows, array.shape[0])
+        array[start:stop] = values(start, stop)
 
 
 def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, dataset_fp: str,
@@ -116,11 +119,11 @@ def prepare_entry(store_root: Path, description: dict, digests: np.ndarray, data
     rows = group.create_array(layout.ROW_DIM, shape=(n_rows,), chunks=(block_rows,),
                               dtype="int64", fill_value=-1, dimension_names=(layout.ROW_DIM,),
                               overwrite=True)
-    _write_blocks(rows, np.arange(n_rows, dtype=np.int64), block_rows)
+    _write_blocks(rows, block_rows, partial(np.arange, dtype=np.int64))
     hashes = group.create_array(layout.HASHES_ARRAY, shape=digests.shape, dtype="uint8",
                                 chunks=(block_rows, digests.shape[1]), fill_value=0,
                                 dimension_names=layout.HASHES_DIMS, overwrite=True)
-    _write_blocks(hashes, digests, block_rows)
+    _write_blocks(hashes, block_rows, lambda start, stop: digests[start:stop])
     _clear_array(path / layout.DONE_ARRAY)  # not overwrite=True: that would delete held locks
     group.create_array(layout.DONE_ARRAY, shape=(layout.n_blocks(n_rows, block_rows),),
                        chunks=(1,), dtype="uint8", fill_value=0,

@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from benchmarks import (bench_fit_stage, bench_layers, bench_probe, bench_scaleout_probe,
-                        bench_training_cost, check_result)
+from benchmarks import (bench_extract_memory, bench_fit_stage, bench_layers, bench_probe,
+                        bench_scaleout_probe, bench_training_cost, check_result)
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
 from tests.tiny_classifier import fitted_classifier
 
@@ -239,3 +239,15 @@ def test_multiclass_bench_compares_both_modes(tmp_path):
     assert any("faster" in note for note in result["notes"])
     skipped = bench_multiclass.run(True, "cpu", newsgroups=tmp_path / "absent.csv")
     assert skipped["rows"] == [] and "skipped" in skipped["notes"][0]
+
+
+# -- bench_extract_memory ------------------------------------------------------------------------
+def test_extract_memory_measures_two_sizes_in_fresh_processes():
+    result = check_result(bench_extract_memory.run(True, "cpu", sizes=(300, 600),
+                                                   variants=("bounded",)))
+    small, large = result["rows"]
+    assert (small["rows"], large["rows"]) == (300, 600) and small["variant"] == "bounded"
+    assert small["peak_rss_mib"] > 50 and large["peak_rss_mib"] > 50  # torch alone is more
+    growth = (large["peak_rss_mib"] - small["peak_rss_mib"]) / 300 * 1e6
+    assert large["growth_mib_per_million_rows"] == pytest.approx(growth, abs=400)  # rounding
+    assert large["meets_target"] == ("yes" if large["growth_mib_per_million_rows"] <= 100 else "no")

@@ -66,17 +66,21 @@ def test_a_job_of_two_ranks_blocks_a_job_of_three(tmp_path):
     assert e1.is_complete and s0.blocks_written + s1.blocks_written == 5
 
 
-def test_waiting_for_the_job_that_holds_the_entry(tmp_path, capsys):
+def test_waiting_for_the_job_that_holds_the_entry(tmp_path, monkeypatch):
+    import stc_gpu.extract.to_store as to_store
+
+    told, waiting = [], threading.Event()
+    monkeypatch.setattr(to_store, "tell_user", lambda message: (told.append(message), waiting.set()))
     entry_dir = _entry_dir(tmp_path)
+    result = {}
     with _held_in_thread(lambda: claim_entry(entry_dir, world_size=4)):
-        result = {}
         waiter = threading.Thread(target=lambda: result.update(run=_extract(tmp_path, wait=True)))
         waiter.start()
-        waiter.join(0.5)
-        assert waiter.is_alive()  # queued behind the holder
+        assert waiting.wait(30)  # queued behind the holder, and told so
+        assert "run" not in result
     waiter.join(30)
     assert result["run"][0].is_complete
-    assert "waiting: " in capsys.readouterr().err
+    assert told[0].startswith(f"waiting: {entry_dir} is being written by a job of 4 processes")
 
 
 def test_ranks_that_outlive_their_leader_still_hold_the_entry(tmp_path):
