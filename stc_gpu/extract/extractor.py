@@ -4,6 +4,10 @@ Hooks pool each site's token-level tensor as soon as the model produces it, so t
 tensors of different layers never coexist; the forward pass stops right after the last captured
 site, so blocks past the last layer needed never run. On CUDA the pooled rows of a batch are copied
 to pinned host memory on a side stream while the next batch is computed.
+
+Its parts: :mod:`~stc_gpu.extract.sites` (which sites), :mod:`~stc_gpu.extract.hooks` (capturing
+them), :mod:`~stc_gpu.extract.host` (pooled rows to the block's arrays) and
+:mod:`~stc_gpu.extract.identity` (what :meth:`Extractor.describe` hashes).
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_m
                                       pad_batch, plan_batches, tokenize)
 from stc_gpu.extract.hooks import StopForward, capture_sites
 from stc_gpu.extract.host import HostCopier, PoolingSink
-from stc_gpu.extract.identity import FEATURE_FORMAT, tokenizer_sha256, weights_sha256
+from stc_gpu.extract.identity import FEATURE_FORMAT, tokenizer_sha256
+from stc_gpu.extract.identity import weights_sha256 as _weights_sha256
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
 from stc_gpu.extract.pooling import length_spans, single_token_index, span_pool
 from stc_gpu.extract.sites import resolve_layers
@@ -146,7 +151,7 @@ class Extractor:
 
         self.adapter = adapter_for(model)
         unchunk_feed_forward(model)  # the FFN hooks must see whole sequences
-        self._weights_digest = weights_sha256(self.adapter.base)  # as given, before any cast
+        self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
         self.n_layers = self.adapter.n_layers
         self.layers = resolve_layers(layers, max_layer, self.kinds, self.n_layers)
         if truncate:
