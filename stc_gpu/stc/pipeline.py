@@ -8,7 +8,6 @@ model's own pooling, :mod:`stc_gpu.stc.baseline`), the best Probe and Agg.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib.resources
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from stc_gpu.config import STCConfig
+from stc_gpu.executors import LocalExecutor, executor_for
 from stc_gpu.metrics import metric_key, score
 from stc_gpu.stc.aggregate import (AggCandidate, better_candidate, merge_best_by_depth,
                                    steps_for)
@@ -70,8 +70,8 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
            show_progress: bool = True, device: str | None = None) -> SearchResult:
     """Probe every (kind, pool, layer), sparsify, aggregate, and select on validation.
 
-    ``executor`` runs the independent tasks (:class:`~stc_gpu.stc.tasks.LocalExecutor` by default,
-    or :class:`~stc_gpu.distributed.dask_executor.DaskExecutor`); results do not depend on it.
+    ``executor`` runs the independent tasks (:class:`~stc_gpu.executors.LocalExecutor` by default,
+    or :class:`~stc_gpu.executors.DaskExecutor`); results do not depend on it.
     ``device``: where every fit runs (default :func:`fit_device` of ``config``).
     """
     return search_labels(entry, [rows], config, executor=executor, show_progress=show_progress,
@@ -82,7 +82,7 @@ def search_labels(entry, label_rows: list[SplitRows], config: STCConfig, *, exec
                   show_progress: bool = True, device: str | None = None) -> list[SearchResult]:
     """:func:`search` for several tasks on the same rows (the labels of a multi-label task),
     one :class:`SearchResult` each: every slab is read once for all of them."""
-    from stc_gpu.stc.tasks import LocalExecutor, aggregate_task, entry_path_of, probe_task
+    from stc_gpu.stc.tasks import aggregate_task, entry_path_of, probe_task
 
     executor = executor or LocalExecutor()
     device = fit_device(config) if device is None else str(device)
@@ -398,20 +398,6 @@ def _run_task(task, y, task_dir, entry, summary, extractor, identity, lengths, d
                                    max_texts=config.max_texts, extractor=extractor)
         write_report(task_dir, results, clf, entry, rows, examples)
     return results
-
-
-@contextlib.contextmanager
-def executor_for(config: STCConfig, device: str):
-    """A Dask executor when ``workers`` or ``scheduler`` is set, else None (in-process); its
-    workers get GPUs when the fits run on CUDA (``device``, from :func:`fit_device`)."""
-    if not (config.workers or config.scheduler):
-        yield None
-        return
-    from stc_gpu.distributed.dask_executor import DaskExecutor
-
-    gpu = device.startswith("cuda")
-    with DaskExecutor(config.workers, scheduler=config.scheduler, gpu=gpu) as executor:
-        yield executor
 
 
 def token_lengths(extractor, data, config: STCConfig, block_rows: int = DEFAULT_BLOCK_ROWS) -> np.ndarray:

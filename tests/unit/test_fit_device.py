@@ -210,7 +210,7 @@ def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, avai
                                                          config_device, gpu):
     import contextlib
 
-    from stc_gpu.distributed import dask_executor
+    from stc_gpu import executors
 
     cuda(available)
     made = []
@@ -220,7 +220,7 @@ def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, avai
             made.append(gpu)
             super().__init__()
 
-    monkeypatch.setattr(dask_executor, "DaskExecutor", Recorder)
+    monkeypatch.setattr(executors, "DaskExecutor", Recorder)
     config = STCConfig(device=config_device, workers=2)
     with pipeline.executor_for(config, pipeline.fit_device(config)):
         pass
