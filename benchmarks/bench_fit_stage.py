@@ -1,6 +1,6 @@
 """Benchmark: the fit stage of ``stc-gpu run`` against its extraction, as results.json times it.
 
-Runs :func:`stc_gpu.stc.pipeline.run` (what ``stc-gpu run`` does) into a fresh store and reads the
+Runs :func:`stc_gpu.pipeline.run` (what ``stc-gpu run`` does) into a fresh store and reads the
 ``timings`` of its ``results.json``: ``extraction_s`` (model loading and the forward pass over
 every text), ``probes_s`` (every (kind, pool, layer) probe over the C grid), ``aggregation_s``
 (η rule, cross-layer aggregation per L_temp, the final classifiers) and ``fit_s`` (the whole fit

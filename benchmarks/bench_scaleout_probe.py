@@ -52,7 +52,7 @@ def _executor(n_workers: int | None):
     """None (in-process) or a local Dask cluster of ``n_workers`` single-threaded processes."""
     if n_workers is None:
         return contextlib.nullcontext()
-    from stc_gpu.distributed.dask_executor import DaskExecutor
+    from stc_gpu.executors import DaskExecutor
 
     return DaskExecutor(n_workers, threads_per_task=1)
 

@@ -3,7 +3,7 @@
 Both approaches use the same model, the same texts and the pipeline's own split: the fine-tuned
 model (AdamW on all weights plus a new classification head, :func:`benchmarks.finetune.
 finetune_one_epoch`, lr 2e-4) trains on the training rows and is scored on the test rows; STC
-(:func:`stc_gpu.stc.pipeline.run` into a fresh store) extracts every text, probes every layer,
+(:func:`stc_gpu.pipeline.run` into a fresh store) extracts every text, probes every layer,
 aggregates and selects on the validation rows, and is scored on the same test rows. The measured
 wall-time ratio stands beside the ratio the cost model predicts for that very run
 (:func:`stc_gpu.cost.estimate_run_flops`, its ``speedup``).

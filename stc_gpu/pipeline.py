@@ -24,7 +24,7 @@ from stc_gpu.stc.fit_options import fit_device
 from stc_gpu.stc.multilabel import MultiLabelSTC
 from stc_gpu.stc.selection import select_task, split_rows
 from stc_gpu.stc.slabs import SplitRows
-from stc_gpu.stc.tasks import executor_for
+from stc_gpu.executors import executor_for
 from stc_gpu.vocabulary import DEFAULT_BLOCK_ROWS
 
 __all__ = ["run", "extract", "fit_task", "fit_multilabel_task", "demo_data_path"]

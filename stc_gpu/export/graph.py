@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from stc_gpu.extract.extractor import capture_sites
+from stc_gpu.extract.hooks import capture_sites
 from stc_gpu.extract.pooling import masked_pool, single_token_index
 
 INPUT_NAMES = ("input_ids", "attention_mask")

@@ -4,13 +4,14 @@ Hooks pool each site's token-level tensor as soon as the model produces it, so t
 tensors of different layers never coexist; the forward pass stops right after the last captured
 site, so blocks past the last layer needed never run. On CUDA the pooled rows of a batch are copied
 to pinned host memory on a side stream while the next batch is computed.
+
+Its parts: :mod:`~stc_gpu.extract.sites` (which sites), :mod:`~stc_gpu.extract.hooks` (capturing
+them), :mod:`~stc_gpu.extract.host` (pooled rows to the block's arrays) and
+:mod:`~stc_gpu.extract.identity` (what :meth:`Extractor.describe` hashes).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Sequence
@@ -20,17 +21,17 @@ import torch
 
 from stc_gpu.extract.batching import (DEFAULT_MAX_PAD_FRACTION, Batch, default_max_length,
                                       pad_batch, plan_batches, tokenize)
+from stc_gpu.extract.hooks import StopForward, capture_sites
+from stc_gpu.extract.host import HostCopier, PoolingSink
+from stc_gpu.extract.identity import FEATURE_FORMAT, tokenizer_sha256
+from stc_gpu.extract.identity import weights_sha256 as _weights_sha256
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
 from stc_gpu.extract.memory import bound_heap_growth
 from stc_gpu.extract.pooling import length_spans, single_token_index, span_pool
-from stc_gpu.models.adapters import ModelAdapter, adapter_for, unchunk_feed_forward
+from stc_gpu.extract.sites import resolve_layers
+from stc_gpu.models.adapters import adapter_for, unchunk_feed_forward
 from stc_gpu.models.truncate import blocks_needed, truncate as truncate_model
 from stc_gpu.vocabulary import DEFAULT_TOKEN_BUDGET, FINAL, KINDS, POOLS
-
-#: Version of what the stored features are (capture sites, pooling, dtypes), part of
-#: :meth:`Extractor.describe` and so of the store's model fingerprint. Bump it only when the
-#: features an unchanged model and text give change; a release that does not keeps every entry.
-FEATURE_FORMAT = 1
 
 _OUT_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 _COMPUTE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -74,117 +75,6 @@ class TokenFeatures:
     features: dict
 
 
-class _StopForward(Exception):
-    """Raised by the hook of the last captured site to skip the rest of the forward pass."""
-
-
-def _site_rank(kind: str, layer: int) -> int:
-    """Execution order of a site: hidden.l, ffn.l, hidden.l+1, ..., hidden.L, final.L."""
-    return 2 * layer + (kind != "hidden")
-
-
-@contextmanager
-def capture_sites(adapter: ModelAdapter, layers: dict, sink: Callable, *, stop: bool = True):
-    """Hooks calling ``sink(kind, layer, tensor)`` at every site of ``layers`` (kind -> indices).
-
-    ``tensor`` is the site's (B, T, units) token-level tensor. With ``stop``, the hook of the last
-    site raises :class:`_StopForward` (the caller catches it). Hooks are removed on exit, errors
-    included.
-    """
-    sites = sorted(((kind, layer) for kind, idx in layers.items() for layer in idx),
-                   key=lambda s: _site_rank(*s))
-    last = sites[-1] if (sites and stop) else None
-
-    def emit(kind, layer, tensor):
-        sink(kind, layer, tensor)
-        if (kind, layer) == last:
-            raise _StopForward
-
-    def hidden_in(layer):
-        def hook(module, args, kwargs):
-            hidden = args[0] if args else kwargs.get("hidden_states", kwargs.get("x"))
-            emit("hidden", layer, hidden)
-        return hook
-
-    def output_of(kind, layer):
-        def hook(module, args, output):
-            emit(kind, layer, output[0] if isinstance(output, tuple) else output)
-        return hook
-
-    def ffn_in(layer):
-        def hook(module, args):
-            emit("ffn", layer, args[0])
-        return hook
-
-    handles = []
-    try:
-        for kind, layer in sites:
-            if kind == "ffn":
-                handles.append(adapter.ffn_down[layer].register_forward_pre_hook(ffn_in(layer)))
-            elif kind == FINAL:
-                module = adapter.final_norm or adapter.blocks[layer - 1]
-                handles.append(module.register_forward_hook(output_of(FINAL, layer)))
-            elif layer == 0:
-                handles.append(adapter.blocks[0].register_forward_pre_hook(
-                    hidden_in(0), with_kwargs=True))
-            else:
-                handles.append(adapter.blocks[layer - 1].register_forward_hook(
-                    output_of("hidden", layer)))
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def _resolve_layers(layers, max_layer, kinds, n_layers: int) -> dict:
-    """kind -> sorted layer indices; hidden in 0..L, ffn in 0..L-1, final at L only.
-
-    ``layers`` and ``max_layer`` select the hidden and ffn layers; ``final`` (a kind of one site,
-    after the last block) is always ``[L]``, so it cannot go with a ``max_layer`` below L.
-    """
-    if FINAL not in kinds:
-        return _resolve_block_layers(layers, max_layer, kinds, n_layers)
-    if max_layer is not None and max_layer < n_layers:
-        raise ValueError(f"the final site follows the last block: it needs every block, not "
-                         f"max_layer={max_layer} < {n_layers}")
-    if isinstance(layers, dict):
-        final = layers.get(FINAL, [n_layers])
-        if [int(i) for i in final] != [n_layers]:
-            raise ValueError(f"final layers must be [{n_layers}], got {list(final)}")
-        layers = {k: v for k, v in layers.items() if k != FINAL}
-    block_kinds = [k for k in kinds if k != FINAL]
-    resolved = _resolve_block_layers(layers, max_layer, block_kinds, n_layers) if block_kinds else {}
-    return {k: resolved[k] if k != FINAL else [n_layers] for k in kinds}
-
-
-def _resolve_block_layers(layers, max_layer, kinds, n_layers: int) -> dict:
-    """kind -> sorted layer indices for the hidden and ffn kinds."""
-    limits = {"hidden": n_layers, "ffn": n_layers - 1}
-    if layers is not None and max_layer is not None:
-        raise ValueError("give either layers or max_layer, not both")
-    if max_layer is not None:
-        if not 0 <= max_layer <= n_layers:
-            raise ValueError(f"max_layer must be in 0..{n_layers}, got {max_layer}")
-        return {k: list(range(min(max_layer, limits[k]) + 1)) for k in kinds}
-    if layers is None:
-        return {k: list(range(limits[k] + 1)) for k in kinds}
-    if not isinstance(layers, dict):
-        layers = {k: layers for k in kinds}
-    unknown = set(layers) - set(kinds)
-    if unknown:
-        raise ValueError(f"layers given for kinds {sorted(unknown)} that are not captured {kinds}")
-    resolved = {}
-    for kind in kinds:
-        idx = sorted({int(i) for i in layers.get(kind, ())})
-        bad = [i for i in idx if not 0 <= i <= limits[kind]]
-        if bad:
-            raise ValueError(f"{kind} layers must be in 0..{limits[kind]}, got {bad}")
-        if not idx:
-            raise ValueError(f"no layers selected for kind {kind!r}")
-        resolved[kind] = idx
-    return resolved
-
-
 def _resolve_dtype(dtype, device: torch.device) -> torch.dtype:
     if dtype is None:
         return torch.float16 if device.type == "cuda" else torch.float32
@@ -198,84 +88,6 @@ def _resolve_dtype(dtype, device: torch.device) -> torch.dtype:
         raise ValueError("float16 compute is not supported on CPU; use float32 or bfloat16")
     return dtype
 
-
-def _weights_sha256(module: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous().reshape(-1)
-        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _tokenizer_sha256(tokenizer) -> str:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        spec = json.loads(backend.to_str())
-        spec.pop("truncation", None)
-        spec.pop("padding", None)
-    else:
-        spec = {"vocab": sorted(tokenizer.get_vocab().items())}
-    spec["class"] = type(tokenizer).__name__
-    spec["special_tokens"] = {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())}
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-class _PoolingSink:
-    """Pools each site's tensor of the current batch into per-(kind, pool) device buffers."""
-
-    def __init__(self, layers: dict, pools):
-        self.position = {k: {layer: i for i, layer in enumerate(idx)} for k, idx in layers.items()}
-        self.pools = pools
-        self.pool = self.buffers = None
-
-    def start(self, pool: Callable, buffers: dict) -> None:
-        """Next batch: ``pool(x, out=...)`` fills dict pool -> (B, U); buffers (kind, pool) ->
-        (n_layers, B, U)."""
-        self.pool, self.buffers = pool, buffers
-
-    def __call__(self, kind: str, layer: int, x: torch.Tensor) -> None:
-        position = self.position[kind][layer]
-        self.pool(x, out={p: self.buffers[(kind, p)][position] for p in self.pools})
-
-
-class _HostCopier:
-    """Moves pooled device rows into the output arrays (input order).
-
-    On CUDA the copy goes to pinned memory on a side stream, and the rows of batch k are scattered
-    into the output after batch k+1 has been queued; elsewhere it is synchronous.
-    """
-
-    def __init__(self, out: dict, device: torch.device):
-        self.out, self.device, self.pending = out, device, None
-        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
-
-    def submit(self, rows: np.ndarray, tensors: dict) -> None:
-        if self.stream is None:
-            self._scatter(rows, tensors)
-            return
-        self.stream.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(self.stream):
-            host = {}
-            for key, tensor in tensors.items():
-                host[key] = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
-                host[key].copy_(tensor, non_blocking=True)
-                tensor.record_stream(self.stream)
-            event = torch.cuda.Event()
-            event.record(self.stream)
-        self.flush()
-        self.pending = (rows, host, event)
-
-    def flush(self) -> None:
-        if self.pending is not None:
-            rows, host, event = self.pending
-            event.synchronize()
-            self._scatter(rows, host)
-            self.pending = None
-
-    def _scatter(self, rows: np.ndarray, tensors: dict) -> None:
-        for key, tensor in tensors.items():
-            self.out[key][:, rows, :] = tensor.numpy()
 
 
 def _progress_bar(progress, total: int):
@@ -343,7 +155,7 @@ class Extractor:
         bound_heap_growth()  # host memory of a long extraction: bounded by the block
         self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
         self.n_layers = self.adapter.n_layers
-        self.layers = _resolve_layers(layers, max_layer, self.kinds, self.n_layers)
+        self.layers = resolve_layers(layers, max_layer, self.kinds, self.n_layers)
         if truncate:
             if FINAL in self.kinds:
                 raise ValueError(f"the {FINAL!r} site needs the whole model: it cannot be "
@@ -406,7 +218,7 @@ class Extractor:
             "model_name": self.model_name,
             "revision": self.revision,
             "weights_sha256": self._weights_digest,
-            "tokenizer_sha256": _tokenizer_sha256(self.tokenizer),
+            "tokenizer_sha256": tokenizer_sha256(self.tokenizer),
             "family": self.adapter.family,
             "n_layers": self.n_layers,
             "max_length": self.max_length,
@@ -449,7 +261,7 @@ class Extractor:
             inputs = {**inputs, "use_cache": False}
         try:
             self.adapter.base(**inputs)
-        except _StopForward:
+        except StopForward:
             pass
 
     def extract(self, texts: Sequence[str], *, progress=None) -> BlockFeatures:
@@ -470,8 +282,8 @@ class Extractor:
         out = {(k, p): np.empty((len(self.layers[k]), n_texts, self.units[k]), self.out_dtype)
                for k in self.kinds for p in self.pools}
         out_dtype = _OUT_DTYPES[self.out_dtype.name]
-        sink = _PoolingSink(self.layers, self.pools)
-        copier = _HostCopier(out, self.device)
+        sink = PoolingSink(self.layers, self.pools)
+        copier = HostCopier(out, self.device)
         bar, owned = _progress_bar(progress, n_texts)
         n_tokens = n_slots = 0
         started = time.perf_counter()

@@ -28,7 +28,7 @@ from stc_gpu.stc.classifier_io import read_classifier, write_classifier
 from stc_gpu.stc.features import head_input, head_input_from_entry
 from stc_gpu.stc.fit_options import fit_device
 from stc_gpu.stc.serving import serving_extractor, stored_rows
-from stc_gpu.stc.tasks import executor_for
+from stc_gpu.executors import executor_for
 from stc_gpu.stc.texts import check_texts, entry_for
 from stc_gpu.vocabulary import DEFAULT_C_GRID, DEFAULT_ETA_GRID, KINDS, POOLS
 

@@ -19,7 +19,7 @@ from stc_gpu import __version__
 from stc_gpu.config import STCConfig
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.fit_options import fit_device
-from stc_gpu.stc.tasks import executor_for
+from stc_gpu.executors import executor_for
 from stc_gpu.stc.texts import check_texts, entry_for
 
 _FORMAT = "stc-gpu-multilabel/1"

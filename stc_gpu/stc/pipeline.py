@@ -3,7 +3,7 @@
 ``run``, ``extract``, ``fit_task``, ``demo_data_path`` -> :mod:`stc_gpu.pipeline`;
 ``search``, ``search_labels``, ``SearchResult`` -> :mod:`stc_gpu.stc.search`;
 ``split_rows``, ``task_results``, ``carved_test_fraction`` -> :mod:`stc_gpu.stc.selection`;
-``fit_device`` -> :mod:`stc_gpu.stc.fit_options`; ``executor_for`` -> :mod:`stc_gpu.stc.tasks`;
+``fit_device`` -> :mod:`stc_gpu.stc.fit_options`; ``executor_for`` -> :mod:`stc_gpu.executors`;
 ``entry_for`` -> :mod:`stc_gpu.stc.texts`; ``classifier_from_candidate`` ->
 ``STCClassifier.from_candidate``; ``write_report`` / ``write_pages`` / ``write_plots`` ->
 :mod:`stc_gpu.report.task_report`.
@@ -21,7 +21,7 @@ _MOVED = {
     "SearchResult": "stc_gpu.stc.search",
     "split_rows": "stc_gpu.stc.selection", "task_results": "stc_gpu.stc.selection",
     "carved_test_fraction": "stc_gpu.stc.selection",
-    "fit_device": "stc_gpu.stc.fit_options", "executor_for": "stc_gpu.stc.tasks",
+    "fit_device": "stc_gpu.stc.fit_options", "executor_for": "stc_gpu.executors",
     "entry_for": "stc_gpu.stc.texts",
     "write_report": "stc_gpu.report.task_report", "write_pages": "stc_gpu.report.task_report",
     "write_plots": "stc_gpu.report.task_report",

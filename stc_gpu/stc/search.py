@@ -13,7 +13,8 @@ from stc_gpu.stc.aggregate import AggCandidate, better_candidate, merge_best_by_
 from stc_gpu.stc.fit_options import FitOptions
 from stc_gpu.stc.probing import LayerProbe
 from stc_gpu.stc.slabs import SplitRows
-from stc_gpu.stc.tasks import LocalExecutor, aggregate_task, entry_path_of, probe_task
+from stc_gpu.executors.local import LocalExecutor
+from stc_gpu.stc.tasks import aggregate_task, entry_path_of, probe_task
 
 
 @dataclass
@@ -36,8 +37,8 @@ def search(entry, rows: SplitRows, config: STCConfig, *, executor=None,
            show_progress: bool = True, device: str | None = None) -> SearchResult:
     """Probe every (kind, pool, layer), sparsify, aggregate, and select on validation.
 
-    ``executor`` runs the independent tasks (:class:`~stc_gpu.stc.tasks.LocalExecutor` by default,
-    or :class:`~stc_gpu.distributed.dask_executor.DaskExecutor`); results do not depend on it.
+    ``executor`` runs the independent tasks (:class:`~stc_gpu.executors.LocalExecutor` by default,
+    or :class:`~stc_gpu.executors.DaskExecutor`); results do not depend on it.
     ``device``: where every fit runs (default :func:`~stc_gpu.stc.fit_options.fit_device`).
     """
     return search_labels(entry, [rows], config, executor=executor, show_progress=show_progress,

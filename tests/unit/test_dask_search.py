@@ -9,8 +9,8 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from stc_gpu.config import STCConfig  # noqa: E402
-from stc_gpu.distributed.dask_executor import DaskExecutor  # noqa: E402
 from stc_gpu import pipeline  # noqa: E402
+from stc_gpu.executors import DaskExecutor  # noqa: E402
 from stc_gpu.stc import tasks  # noqa: E402
 from stc_gpu.stc.search import search  # noqa: E402
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus  # noqa: E402

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 import torch
 
+from stc_gpu import pipeline
 from stc_gpu.config import STCConfig
+from stc_gpu.extract import configured
 from stc_gpu.probe import cuml_backend
 from stc_gpu.probe.path import resolve_backend
-from stc_gpu import pipeline
-from stc_gpu.extract import configured
 from stc_gpu.stc import probing, selection, tasks
-from stc_gpu.stc.fit_options import fit_device
-from stc_gpu.stc.search import search
-from stc_gpu.stc.slabs import SplitRows
 from stc_gpu.stc.aggregate import AggSweep
 from stc_gpu.stc.classifier import STCClassifier
+from stc_gpu.stc.fit_options import fit_device
 from stc_gpu.stc.probing import LayerProbe, ProbeSweep
+from stc_gpu.stc.search import search
+from stc_gpu.stc.slabs import SplitRows
 
 
 class _Stop(Exception):
@@ -215,7 +215,7 @@ def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, avai
                                                          config_device, gpu):
     import contextlib
 
-    from stc_gpu.distributed import dask_executor
+    from stc_gpu import executors
 
     cuda(available)
     made = []
@@ -225,8 +225,8 @@ def test_dask_workers_get_gpus_when_the_fits_run_on_cuda(cuda, monkeypatch, avai
             made.append(gpu)
             super().__init__()
 
-    monkeypatch.setattr(dask_executor, "DaskExecutor", Recorder)
+    monkeypatch.setattr(executors, "DaskExecutor", Recorder)
     config = STCConfig(device=config_device, workers=2)
-    with tasks.executor_for(config, fit_device(config)):
+    with executors.executor_for(config, fit_device(config)):
         pass
     assert made == [gpu]

@@ -6,6 +6,7 @@ import types
 import numpy as np
 
 from stc_gpu.config import STCConfig
+from stc_gpu.executors import LocalExecutor, local
 from stc_gpu.stc import tasks
 from stc_gpu.stc.aggregate import aggregate
 from stc_gpu.stc.probing import probe_kind_pool
@@ -61,7 +62,7 @@ def test_probe_and_aggregation_report_every_fit_as_it_finishes():
 
 
 def test_local_executor_bar_counts_fits(monkeypatch):
-    monkeypatch.setattr(tasks, "tqdm", _Bar)
+    monkeypatch.setattr(local, "tqdm", _Bar)
     _Bar.instances.clear()
 
     def job(n, on_fits):
@@ -69,7 +70,7 @@ def test_local_executor_bar_counts_fits(monkeypatch):
             on_fits(1)
         return n
 
-    out = tasks.LocalExecutor().map(job, [dict(n=2), dict(n=3)], desc="probes", fits=[2, 4])
+    out = LocalExecutor().map(job, [dict(n=2), dict(n=3)], desc="probes", fits=[2, 4])
     assert out == [2, 3]
     bar = _Bar.instances[0]
     assert bar.total == 6 and bar.kwargs["unit"] == "fit"
@@ -78,7 +79,7 @@ def test_local_executor_bar_counts_fits(monkeypatch):
 
 
 def test_search_bars_total_the_grid(monkeypatch):
-    monkeypatch.setattr(tasks, "tqdm", _Bar)
+    monkeypatch.setattr(local, "tqdm", _Bar)
     _Bar.instances.clear()
     entry, split = _entry()
     monkeypatch.setattr(tasks, "_open", lambda path: entry)

@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
+from stc_gpu.executors.protocol import fit_counts
+
 
 class DaskExecutor:
     """Map tasks over a Dask cluster: a new local one (``n_workers``) or an existing ``scheduler``.
@@ -60,7 +62,7 @@ class DaskExecutor:
         """
         from distributed import as_completed
 
-        fits = list(fits) if fits is not None else [1] * len(jobs)
+        fits = fit_counts(jobs, fits)
         futures = [self.client.submit(fn, **job, threads=self.threads_per_task,
                                       retries=self.retries, pure=False) for job in jobs]
         weight = {future.key: n for future, n in zip(futures, fits)}
