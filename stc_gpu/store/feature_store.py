@@ -10,22 +10,7 @@ import numpy as np
 import zarr
 
 from stc_gpu.store import layout
-from stc_gpu.store.fingerprint import (DIGEST_BYTES, dataset_fingerprint, model_fingerprint,
-                                       text_digests)
-
-
-def as_digests(texts: Any) -> np.ndarray:
-    """Per-row digests ``(n, 32)`` uint8 of ``texts``: a sequence of str (hashed here), or
-    digests as they are. The store reads no data file: for one, pass
-    ``stc_gpu.data.readers.scan_texts(path).digests``."""
-    if isinstance(texts, (str, os.PathLike)):
-        raise TypeError(f"the store reads no data file ({texts!s}): pass its digests, "
-                        "stc_gpu.data.readers.scan_texts(path).digests, or its texts")
-    if isinstance(texts, np.ndarray) and texts.dtype == np.uint8 and texts.ndim == 2:
-        if texts.shape[1] != DIGEST_BYTES:
-            raise ValueError(f"digests must have shape (n, {DIGEST_BYTES}), got {texts.shape}")
-        return texts
-    return text_digests(texts)
+from stc_gpu.store.fingerprint import as_digests, dataset_fingerprint, model_fingerprint
 
 #: Keys of ``describe()`` tried, in order, for a model's display name.
 _NAME_KEYS = ("model_name", "name", "model", "name_or_path")
@@ -197,7 +182,7 @@ class StoreEntry:
 
     def verify_texts(self, texts: Any) -> None:
         """Raise ValueError unless ``texts`` are this entry's rows: a sequence of str, or their
-        ``(n, 32)`` digests (:func:`as_digests`; a data file's: ``scan_texts(path).digests``)."""
+        ``(n, 32)`` digests (:func:`~stc_gpu.store.fingerprint.as_digests`; a data file's: ``scan_texts(path).digests``)."""
         given = as_digests(texts)
         mine = self.text_digests()
         if given.shape != mine.shape:
@@ -382,7 +367,7 @@ class FeatureStore:
              ) -> StoreEntry | None:
         """The entry for this (extractor, texts) pair, or None if it was never extracted.
 
-        ``texts``: a sequence of str, or their ``(n, 32)`` digests (:func:`as_digests`; a data
+        ``texts``: a sequence of str, or their ``(n, 32)`` digests (:func:`~stc_gpu.store.fingerprint.as_digests`; a data
         file's: ``stc_gpu.data.readers.scan_texts(path).digests``).
         """
         description = extractor_or_description

@@ -7,6 +7,7 @@ depends on the texts and their order only, never on labels or on the file format
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from typing import Any, Iterable
 
@@ -53,3 +54,17 @@ def dataset_fingerprint(digests: np.ndarray) -> str:
     hasher = DatasetHasher()
     hasher.update(digests)
     return hasher.hexdigest()
+
+
+def as_digests(texts) -> np.ndarray:
+    """Per-row digests ``(n, 32)`` uint8 of ``texts``: a sequence of str (hashed here), or
+    digests as they are. The store reads no data file: for one, pass
+    ``stc_gpu.data.readers.scan_texts(path).digests``."""
+    if isinstance(texts, (str, os.PathLike)):
+        raise TypeError(f"the store reads no data file ({texts!s}): pass its digests, "
+                        "stc_gpu.data.readers.scan_texts(path).digests, or its texts")
+    if isinstance(texts, np.ndarray) and texts.dtype == np.uint8 and texts.ndim == 2:
+        if texts.shape[1] != DIGEST_BYTES:
+            raise ValueError(f"digests must have shape (n, {DIGEST_BYTES}), got {texts.shape}")
+        return texts
+    return text_digests(texts)
