@@ -274,27 +274,38 @@ def _best_per_layer(rows: list[dict], metric: str, keys=("kind", "pool", "layer"
     return list(best_per(by_C, keys, f"val_{metric_key(metric)}").values())
 
 
-def extract(config: STCConfig, *, source=None, show_progress: bool = True):
+def extract(config: STCConfig, *, source=None, show_progress: bool = True, layers=None,
+            context=None, wait: bool = False, compressor: str = "none"):
     """Extract (or reuse) the features of ``source`` (default ``config.data``, else the demo
     data) into ``config.store``.
 
     The ``final`` site (the model's output, which the references read) is extracted beside the
     configured kinds. Returns ``(entry, summary, extractor)``; no forward pass runs when the store
-    already holds these texts for this model.
+    already holds these texts for this model. The options of ``stc-gpu extract``: ``layers``
+    (indices, instead of every layer up to ``config.max_layer``), ``context`` (a torchrun
+    :class:`~stc_gpu.distributed.torchrun.DistributedContext`: this rank computes its share of
+    the blocks on its device), ``wait`` and ``compressor`` (see
+    :func:`~stc_gpu.extract.to_store.extract_to_store`).
     """
+    from stc_gpu.distributed.torchrun import extract_distributed
     from stc_gpu.extract import Extractor
     from stc_gpu.extract.to_store import extract_to_store
 
     # The final site follows the last block: with a max_layer the model stops before it.
     final = (FINAL,) if config.max_layer is None else ()
+    distributed = context is not None and context.distributed
     extractor = Extractor.from_pretrained(
         config.model, revision=config.revision, kinds=(*config.kinds, *final),
-        pools=tuple(config.pools), max_layer=config.max_layer, max_length=config.max_length,
-        device=config.device, dtype=config.dtype, token_budget=config.token_budget)
-    entry, summary = extract_to_store(
-        source if source is not None else config.data or demo_data_path(), extractor,
-        config.store, text_column=config.text_column,
-        block_rows=config.block_rows, max_texts=config.max_texts, progress=show_progress)
+        pools=tuple(config.pools), layers=layers, max_layer=config.max_layer,
+        max_length=config.max_length, device=context.device if distributed else config.device,
+        dtype=config.dtype, token_budget=config.token_budget)
+    source = source if source is not None else config.data or demo_data_path()
+    options = dict(text_column=config.text_column, block_rows=config.block_rows,
+                   max_texts=config.max_texts, progress=show_progress, wait=wait,
+                   compressor=compressor)
+    entry, summary = (extract_distributed(source, extractor, config.store, context, **options)
+                      if context is not None else
+                      extract_to_store(source, extractor, config.store, **options))
     return entry, summary, extractor
 
 
