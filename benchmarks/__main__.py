@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -36,23 +35,22 @@ def _tail(path: Path, n_chars: int = 2000) -> str:
 
 def run_one(name: str, *, quick: bool, device: str, out_dir: Path, timeout_s: float,
             bench_dir: Path = BENCH_DIR) -> dict:
-    """Run module ``<name>`` of the package ``bench_dir`` in a subprocess.
+    """Run module ``<name>`` of the package ``bench_dir`` in a subprocess, as
+    ``python -m <package>.<name>`` from the folder holding the package.
 
     A record with status ``ok``, ``failed`` or ``timeout``.
 
     The record holds ``name``, ``status``, ``wall_s``, the benchmark's result dict (``ok``) or an
     ``error`` with the tail of its log.
     """
-    json_path, log_path = out_dir / f"{name}.json", out_dir / f"{name}.log"
+    json_path, log_path = (out_dir / f"{name}.json").resolve(), out_dir / f"{name}.log"
     json_path.unlink(missing_ok=True)
     command = [sys.executable, "-m", f"{bench_dir.name}.{name}", "--device", device,
                "--json", str(json_path)] + (["--quick"] if quick else [])
-    paths = [str(bench_dir.parent), str(BENCH_DIR.parent), os.environ.get("PYTHONPATH")]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
     start = time.perf_counter()
     with log_path.open("w") as log:
         try:
-            code = subprocess.run(command, cwd=bench_dir.parent, env=env, stdout=log,
+            code = subprocess.run(command, cwd=bench_dir.parent, stdout=log,
                                   stderr=subprocess.STDOUT, timeout=timeout_s).returncode
         except subprocess.TimeoutExpired:
             code = None

@@ -9,8 +9,8 @@ Reports time ratio (target <= 1.15), texts/s, tokens/s, padding ratio with lengt
 writes the numbers (the :mod:`benchmarks` convention, plus ``meta``; ``--quick``/``--device`` as
 every benchmark has them).
 
-    python benchmarks/bench_extract.py --texts 2000 --json bench_extract_cpu.json
-    python benchmarks/bench_extract.py --gpu --texts 20000 --json bench_extract_gpu.json
+    python -m benchmarks.bench_extract --texts 2000 --json bench_extract_cpu.json
+    python -m benchmarks.bench_extract --gpu --texts 20000 --json bench_extract_gpu.json
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ The default mode is the faster one unless it loses more than half a point of val
 The data are not part of the package: ``--newsgroups`` (default
 ``../shared/data/20newsgroups.csv.gz`` beside the checkout) points to the CSV (text, label).
 
-    python benchmarks/bench_multiclass.py --quick
+    python -m benchmarks.bench_multiclass --quick
 """
 from __future__ import annotations
 

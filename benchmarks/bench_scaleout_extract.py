@@ -47,9 +47,7 @@ def _launch(nproc: int, data: Path, store: Path, summary: Path, device: str,
                "--nproc-per-node", str(nproc), "-m", "benchmarks.bench_scaleout_extract",
                "--worker", "--data", str(data), "--store", str(store), "--summary", str(summary),
                "--device", device, "--block-rows", str(block_rows)]
-    paths = [str(REPO), os.environ.get("PYTHONPATH")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # cwd REPO: each rank imports from there
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         env.pop(name, None)
     started = time.perf_counter()

@@ -29,7 +29,6 @@ PER_BENCH_S="${PER_BENCH_S:-120}"   # at most this long for any one benchmark
 BUDGET_S="${BUDGET_S:-450}"         # all benchmarks together
 FINETUNE_S="${FINETUNE_S:-0}"       # the fine-tuning baseline alone after them (0: skip)
 PYTHON="${PYTHON:-$(command -v python || command -v python3)}"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$OUT"
 
 echo "== $(date -u +%FT%TZ) stc-gpu benchmarks on $(hostname), device $DEVICE, out $OUT"

@@ -3,7 +3,9 @@ process; failures, timeouts and bad results reported without stopping the others
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -36,7 +38,12 @@ open(args.json, "w").write(json.dumps({"name": "bad"}))
 
 
 @pytest.fixture
-def fake_benchmarks(tmp_path):
+def fake_benchmarks(tmp_path, monkeypatch):
+    """A benchmark package outside the checkout: its modules run from tmp_path, so they import
+    ``benchmarks`` from the checkout through PYTHONPATH."""
+    checkout = str(Path(benchmarks.__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (checkout, os.environ.get("PYTHONPATH")) if p))
     package = tmp_path / "fakebench"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -116,6 +123,15 @@ def test_bench_run_cli_runs_the_cost_tables(tmp_path):
 def test_bench_run_cli_names_unknown_benchmarks(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "run", "--only", "nope", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "no benchmark named nope" in result.output
+
+
+def test_bench_run_cli_needs_a_source_checkout(tmp_path, monkeypatch):
+    import stc_gpu.cli.bench
+
+    monkeypatch.setattr(stc_gpu.cli.bench, "__file__", str(tmp_path / "stc_gpu" / "cli" / "x.py"))
+    result = CliRunner().invoke(cli, ["bench", "run", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "not installed with stc-gpu" in result.output
+    assert "python -m benchmarks" in result.output and not (tmp_path / "out").exists()
 
 
 def test_check_result_names_the_problem():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from benchmarks import (bench_extract_memory, bench_fit_stage, bench_layers, bench_probe,
-                        bench_scaleout_probe, bench_training_cost, check_result)
+                        bench_scaleout_probe, bench_training_cost, check_result, probe_fits,
+                        probe_problems)
 from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
 from tests.tiny_classifier import fitted_classifier
 
@@ -109,8 +110,8 @@ def _finite_rows(rows):
 
 
 def test_probe_synthetic_sets_report_ratios_and_gaps():
-    problems = [bench_probe.synthetic_problem("synthetic binary", 2, 12, 160),
-                bench_probe.synthetic_problem("synthetic K=3", 2, 8, 150, n_classes=3)]
+    problems = [probe_problems.synthetic_problem("synthetic binary", 2, 12, 160),
+                probe_problems.synthetic_problem("synthetic K=3", 2, 8, 150, n_classes=3)]
     result, records = bench_probe.benchmark(True, "cpu", problems=problems, sklearn_layers=1,
                                             saga_layers=1, saga_max_iter=50)
     rows = _finite_rows(check_result(result)["rows"])
@@ -131,7 +132,7 @@ def test_probe_synthetic_sets_report_ratios_and_gaps():
 
 
 def test_probe_multiclass_ovr_when_fit_path_takes_it(monkeypatch):
-    real = bench_probe.fit_path
+    real = probe_fits.fit_path
 
     def fit_path(X, y, alphas, *, multiclass="multinomial", eval_set=None, **kwargs):
         if multiclass == "multinomial":
@@ -145,11 +146,11 @@ def test_probe_multiclass_ovr_when_fit_path_takes_it(monkeypatch):
         out.intercept = np.concatenate([p.intercept for p in parts], axis=2)
         return out
 
-    monkeypatch.setattr(bench_probe, "fit_path", fit_path)
-    assert bench_probe.supports_multiclass()
-    problem = bench_probe.synthetic_problem("synthetic K=3", 1, 8, 150, n_classes=3)
-    rows = _finite_rows(bench_probe.compare(problem, "cpu", sklearn_layers=1, saga_layers=1,
-                                            saga_max_iter=50)["rows"])
+    monkeypatch.setattr(probe_fits, "fit_path", fit_path)
+    assert probe_fits.supports_multiclass()
+    problem = probe_problems.synthetic_problem("synthetic K=3", 1, 8, 150, n_classes=3)
+    rows = _finite_rows(probe_fits.compare(problem, "cpu", sklearn_layers=1, saga_layers=1,
+                                           saga_max_iter=50)["rows"])
     assert {(r["mode"], r["reference"]) for r in rows} == {
         ("multinomial", "saga"), ("ovr", "liblinear (per class)")}
     assert all(abs(r["gap_max"]) < 1e-3 for r in rows if r["mode"] == "ovr")
@@ -164,13 +165,13 @@ def test_probe_demo_store_rows(tmp_path):
     texts = [str(t) for t in read_column(demo_data_path(), "text")[:40]]
     model = str(save_tiny_model(tmp_path / "model", texts=texts))
     store = tmp_path / "store"
-    assert bench_probe.find_demo_entry((str(store),), 40, model) is None
+    assert probe_problems.find_demo_entry((str(store),), 40, model) is None
     pipeline.extract(STCConfig(model=model, max_texts=40, store=str(store), pools=["mean"]),
                      show_progress=False)
-    entry = bench_probe.find_demo_entry((str(store),), 40, model)
+    entry = probe_problems.find_demo_entry((str(store),), 40, model)
     assert entry is not None and entry.n_rows == 40
-    assert bench_probe.find_demo_entry((str(store),), 41, model) is None
-    problems = bench_probe.demo_problems(entry, ["hidden/mean", "ffn/mean"])
+    assert probe_problems.find_demo_entry((str(store),), 41, model) is None
+    problems = probe_problems.demo_problems(entry, ["hidden/mean", "ffn/mean"])
     assert [p.name for p in problems] == ["demo hidden/mean", "demo ffn/mean"]
     hidden = problems[0]
     assert hidden.X.shape[0] == 4  # 4 hidden sites: the embeddings and 3 blocks

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from stc_gpu.cli import cli
-from stc_gpu.cli_options import SHARED, shown
+from stc_gpu.cli.options import SHARED, shown
 from stc_gpu.config import field_default
 
 #: Commands that read a dataset (texts, or texts and labels).

@@ -1,13 +1,11 @@
 """``stc-gpu extract`` and ``stc-gpu store ls/info`` through click's CliRunner.
 
 The real Extractor is replaced by the deterministic fake (same interface), installed as
-``stc_gpu.extract.extractor`` so the command's own import path is exercised.
+``stc_gpu.extract.Extractor``, where the extraction that ``run`` shares imports it from.
 """
 from __future__ import annotations
 
 import csv
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -22,7 +20,7 @@ TEXTS = [f"review {i} " + "good " * (i % 4) for i in range(25)]
 
 @pytest.fixture
 def calls(monkeypatch):
-    """Install a fake ``stc_gpu.extract.extractor`` module; returns the from_pretrained kwargs."""
+    """Install a fake ``stc_gpu.extract.Extractor``; returns the from_pretrained kwargs."""
     seen = []
 
     class Extractor(FakeExtractor):
@@ -31,13 +29,12 @@ def calls(monkeypatch):
             seen.append({"name_or_path": name_or_path, **kwargs})
             layers = kwargs["layers"] or list(range((kwargs["max_layer"] or 2) + 1))
             return cls(name_or_path, kinds=kwargs["kinds"], pools=kwargs["pools"],
-                       layers={k: layers for k in kwargs["kinds"]})
+                       layers={k: [3] if k == "final" else layers for k in kwargs["kinds"]},
+                       units={"hidden": 8, "ffn": 12, "final": 8})
 
-    import stc_gpu.extract  # noqa: F401  (the real package first, so only the CLI sees the fake)
+    import stc_gpu.extract
 
-    module = types.ModuleType("stc_gpu.extract.extractor")
-    module.Extractor = Extractor
-    monkeypatch.setitem(sys.modules, "stc_gpu.extract.extractor", module)
+    monkeypatch.setattr(stc_gpu.extract, "Extractor", Extractor)
     return seen
 
 
@@ -61,7 +58,7 @@ def test_extract_then_ls_and_info(calls, data, tmp_path):
                   "--kinds", "hidden", "--pools", "mean,max", "--block-rows", 10, "--max-length",
                   64, "--token-budget", 512, "--quiet")
     assert result.exit_code == 0, result.output
-    assert calls == [{"name_or_path": "all-MiniLM-L6-v2", "revision": None, "kinds": ("hidden",),
+    assert calls == [{"name_or_path": "all-MiniLM-L6-v2", "revision": None, "kinds": ("hidden", "final"),
                       "pools": ("mean", "max"), "layers": [0, 2], "max_layer": None,
                       "max_length": 64, "device": None, "dtype": None, "token_budget": 512}]
     assert "texts 25" in result.output and "MiB/s" in result.output
@@ -112,3 +109,41 @@ def test_store_commands_errors(tmp_path, calls, data):
     assert _run("store", "ls", store).output.count("/") >= 2
     nomatch = _run("store", "info", store, "zzz")
     assert nomatch.exit_code == 1 and "no entry matches 'zzz'" in nomatch.output
+
+
+def test_extract_builds_its_config_as_run_does(calls, data, tmp_path):
+    """A --config file fills what the options leave out, the options override it, and a bad
+    value is the same one-line error as run's."""
+    config = tmp_path / "extract.toml"
+    config.write_text('model = "from-toml"\ntext_column = "body"\nblock_rows = 10\n')
+    store = tmp_path / "store"
+    result = _run("extract", "--data", data, "--config", config, "--model", "from-cli",
+                  "--store", store, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert calls[0]["name_or_path"] == "from-cli"
+    assert FeatureStore.open(store).entry().block_rows == 10
+    errors = [_run(command, "--data", data, "--max-texts", 5, "--store", store, "--quiet").output
+              for command in ("extract", "run")]
+    assert errors[0] == errors[1] == "Error: config: max_texts must be at least 10, got 5\n"
+
+
+def test_run_reuses_what_extract_stored(tmp_path):
+    """``extract`` then ``run`` with the same options: run's extraction runs no forward pass
+    (extract stores the model's output too, which run's references read)."""
+    import json
+
+    from tests.pipeline_data import planted_corpus, save_tiny_model, write_corpus
+
+    texts, labels = planted_corpus(60)
+    corpus = write_corpus(tmp_path / "d.csv", texts, labels)
+    model = save_tiny_model(tmp_path / "model", texts=texts)
+    common = ["--model", model, "--data", corpus, "--store", tmp_path / "store", "--pools",
+              "mean", "--block-rows", 25, "--quiet"]
+    extracted = _run("extract", *common)
+    assert extracted.exit_code == 0, extracted.output
+    ran = _run("run", *common, "--out", tmp_path / "out", "--C-grid", 1, "--eta-grid", 0.8)
+    assert ran.exit_code == 0, ran.output
+    summary = json.loads((tmp_path / "out" / "extraction.json").read_text())
+    assert summary["blocks_written"] == 0 and summary["blocks_already_done"] == 3
+    entry = FeatureStore.open(tmp_path / "store").entry()
+    assert entry.kinds == ("hidden", "ffn", "final") and f"entry {entry.key}" in extracted.output

@@ -49,9 +49,9 @@ def test_run_selects_on_validation_and_beats_chance(ran):
     assert (sel["embedding"]["kind"], sel["embedding"]["pool"]) == ("final", "single")
     assert {k: v for k, v in sel["own_pooling"].items() if k != "rule"} == sel["embedding"]
     assert "no sentence pooling declared" in sel["own_pooling"]["rule"]
-    from stc_gpu.cli import _summary_table
+    from stc_gpu.cli.summary import summary_table
 
-    own = next(line for line in _summary_table(res).splitlines() if line.startswith("own pool"))
+    own = next(line for line in summary_table(res).splitlines() if line.startswith("own pool"))
     assert own.endswith("the Embedding: no sentence pooling declared (no sentence-transformers "
                         "modules.json)")
     # The planted word is linearly visible in the embeddings' mean pool: far above chance.

@@ -1,4 +1,5 @@
-"""The options several ``stc-gpu`` commands share: one name, one help text, one default each.
+"""The options several ``stc-gpu`` commands share: one name, one help text, one default each;
+and the config they build (:func:`config_from`).
 
 Every default comes from :class:`stc_gpu.config.STCConfig` (:func:`~stc_gpu.config.field_default`)
 and is shown in the help from there. The click options themselves default to None, so a command
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from stc_gpu.config import field_default
+from stc_gpu.config import STCConfig, field_default
 from stc_gpu.vocabulary import DEFAULT_TOKEN_BUDGET
 
 
@@ -27,11 +28,21 @@ def comma_list(value: str | None, option: str, cast=str) -> list | None:
     return items
 
 
+def mib(n_bytes: int) -> str:
+    """A size in MiB, as the commands print it."""
+    return f"{n_bytes / 2 ** 20:,.1f} MiB"
+
+
 def shown(value) -> str:
     """A default as the help shows it: lists comma-joined, floats short."""
     if isinstance(value, (list, tuple)):
         return ",".join(shown(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def default_help(name: str) -> str:
+    """``[default: ...]`` of STCConfig field ``name``, for a help text."""
+    return f"[default: {shown(field_default(name))}]"
 
 
 def _comma_callback(ctx, param, value):
@@ -107,3 +118,22 @@ def one_of(option: str, value, alias: str, alias_value):
     if value is not None and alias_value is not None and value != alias_value:
         raise click.UsageError(f"give {option} or the positional {alias}, not both")
     return value if value is not None else alias_value
+
+
+def config_file_option(command):
+    """Decorator adding ``--config FILE.toml`` (as ``config_file``), read by :func:`config_from`."""
+    return click.option(
+        "--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+        help="TOML file with run options (flat keys, as in STCConfig); CLI options override "
+             "it.")(command)
+
+
+def config_from(config_file: str | None, options: dict) -> STCConfig:
+    """The command's :class:`STCConfig`: the ``config_file`` (TOML, if given), then the
+    ``options`` given on the command line (None: not given); a bad value is a one-line error."""
+    overrides = {k: v for k, v in options.items() if v is not None}
+    try:
+        return (STCConfig.from_toml(config_file, **overrides) if config_file
+                else STCConfig.from_dict(overrides))
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        raise click.ClickException(str(err)) from err
