@@ -79,8 +79,11 @@ def test_an_entry_written_before_dimension_names_still_reads(entry, tmp_path):
 
 @pytest.mark.skipif(not DEMO_STORE.exists(), reason="needs the demo store of /tmp/demo_store")
 def test_the_demo_store_written_by_earlier_code_opens():
-    entry = FeatureStore.open(DEMO_STORE).entry()
-    assert entry.is_complete and entry.damaged_blocks() == []
-    first = entry.layers("ffn")[0]
-    assert entry.features("ffn", entry.pools[0], first, rows=[0, 1]).shape == (2, entry.units("ffn"))
-    assert StoreEntry.open(entry.path).key == entry.key
+    store = FeatureStore.open(DEMO_STORE)
+    for info in store.entries():  # entries written by this and earlier versions
+        entry = store.entry(info.key)
+        assert entry.is_complete and entry.damaged_blocks() == []
+        first = entry.layers("ffn")[0]
+        assert entry.features("ffn", entry.pools[0], first, rows=[0, 1]).shape == (
+            2, entry.units("ffn"))
+        assert StoreEntry.open(entry.path).key == entry.key
