@@ -22,7 +22,7 @@ from stc_gpu.report.tables import write_results_json
 from stc_gpu.stc.classifier import STCClassifier
 from stc_gpu.stc.fit_options import fit_device
 from stc_gpu.stc.multilabel import MultiLabelSTC
-from stc_gpu.stc.selection import select_task, split_rows
+from stc_gpu.stc.selection import model_identity_of, select_task, split_rows
 from stc_gpu.stc.slabs import SplitRows
 from stc_gpu.executors import executor_for
 from stc_gpu.vocabulary import DEFAULT_BLOCK_ROWS
@@ -39,7 +39,7 @@ def fit_task(entry, labels, config: STCConfig, *, model_identity=None, **options
     """
     agg, results, rows = select_task(entry, labels, config, model_identity=model_identity,
                                      **options)
-    identity = model_identity or entry.metadata.get("model", {})
+    identity = model_identity_of(entry, model_identity)
     return STCClassifier.from_candidate(agg, results["classes"], identity, config), results, rows
 
 
@@ -50,7 +50,7 @@ def fit_multilabel_task(entry, labels, config: STCConfig, *, model_identity=None
 
     candidates, results, rows = select_multilabel_task(entry, labels, config,
                                                        model_identity=model_identity, **options)
-    identity = model_identity or entry.metadata.get("model", {})
+    identity = model_identity_of(entry, model_identity)
     return MultiLabelSTC.from_candidates(labels.names, candidates, identity, config), results, rows
 
 

@@ -11,21 +11,22 @@ stops (``benchmarks/bench_extract_memory.py`` measures both).
 from __future__ import annotations
 
 import ctypes
+import functools
 import platform
 
 #: Host allocations from this size up get their own mapping: glibc's starting value, kept fixed
 #: (1 MiB still let the RSS of a tiny BERT's extraction creep up by ~250 bytes per row).
 MMAP_THRESHOLD = 128 << 10
 _M_MMAP_THRESHOLD = -3  # from glibc's malloc.h
-_fixed = False
 
 
+@functools.cache
 def bound_heap_growth() -> bool:
-    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD` for this process (once).
+    """Fix glibc's mmap threshold at :data:`MMAP_THRESHOLD` for this process (once: later calls
+    return the first answer without asking the C library again).
 
     Returns True when it is fixed; False where the C library is not glibc (nothing to do).
     """
-    global _fixed
-    if not _fixed and platform.libc_ver()[0] == "glibc":
-        _fixed = bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    return _fixed
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))

@@ -170,7 +170,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         the extraction's device (CUDA when available); on Dask when ``workers`` or ``scheduler``
         is set and no ``executor`` is given.
         """
-        from stc_gpu.stc.selection import select_task
+        from stc_gpu.stc.selection import model_identity_of, select_task
 
         config = self._config()
         entry, identity, extractor = entry_for(X, y, config, show_progress=show_progress)
@@ -180,7 +180,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
             agg, results, _ = select_task(
                 entry, y, config, split_values=split_values, model_identity=identity,
                 executor=ex, show_progress=show_progress, device=device)
-        identity = identity or entry.metadata.get("model", {})
+        identity = model_identity_of(entry, identity)
         self._set_fitted(**self._candidate_state(agg, results["classes"], identity, config))
         self.results_ = results
         return self

@@ -65,6 +65,7 @@ class MultiLabelSTC:
 
         from stc_gpu.data.label_sets import LabelSets
         from stc_gpu.stc import multilabel_task
+        from stc_gpu.stc.selection import model_identity_of
 
         config = self.config
         sets = y if isinstance(y, LabelSets) else multilabel_task.label_sets(y, config, labels)
@@ -76,7 +77,7 @@ class MultiLabelSTC:
             candidates, self.results_, _ = multilabel_task.select_multilabel_task(
                 entry, sets, config, split_values=split_values, model_identity=identity,
                 executor=ex, show_progress=show_progress, device=device)
-        identity = identity or entry.metadata.get("model", {})
+        identity = model_identity_of(entry, identity)
         fitted = self.from_candidates(sets.names, candidates, identity, config)
         self._set_fitted(fitted.classes_, fitted.estimators_)
         return self

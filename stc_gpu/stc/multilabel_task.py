@@ -17,7 +17,7 @@ from stc_gpu.data.label_sets import (LabelSets, check_label_sets, check_splits, 
                                      split_label_sets)
 from stc_gpu.metrics import multilabel_scores
 from stc_gpu.stc.search import search_labels
-from stc_gpu.stc.selection import carved_test_fraction, task_results
+from stc_gpu.stc.selection import carved_test_fraction, model_identity_of, task_results
 from stc_gpu.stc.slabs import CachedSlabs, SplitRows
 
 #: Per-label result keys that the task's results hold once for all labels.
@@ -66,7 +66,7 @@ def select_multilabel_task(entry, labels: LabelSets, config: STCConfig, *, split
     tasks = [rows.task(j) for j in range(len(labels.names))]
     found = search_labels(entry, tasks, config, executor=executor, show_progress=show_progress,
                           device=device)
-    identity = model_identity or entry.metadata.get("model", {})
+    identity = model_identity_of(entry, model_identity)
     slabs = CachedSlabs(entry)
     per_label, predictions = {}, []
     for name, task, res in zip(labels.names, tasks, found):

@@ -53,6 +53,12 @@ def carved_test_fraction(config: STCConfig, split_values=None) -> float | None:
     return None if given_test else config.test_fraction
 
 
+def model_identity_of(entry, given: dict | None = None) -> dict:
+    """The identity of the model ``entry``'s features come from: ``given`` (an extractor's
+    ``describe()``) when there is one, else what the entry recorded (``metadata["model"]``)."""
+    return given or entry.metadata.get("model", {})
+
+
 def select_task(entry, labels, config: STCConfig, *, split_values=None, model_identity=None,
                 executor=None, show_progress: bool = True, device: str | None = None):
     """Run the method for one task on a store entry, up to its selected candidate.
@@ -69,8 +75,8 @@ def select_task(entry, labels, config: STCConfig, *, split_values=None, model_id
     encoder, rows, splits = split_rows(labels, config, split_values)
     found = search(entry, rows, config, executor=executor, show_progress=show_progress,
                    device=device)
-    identity = model_identity or entry.metadata.get("model", {})
-    results, _ = task_results(entry, found, rows, splits, encoder.classes, identity, config)
+    results, _ = task_results(entry, found, rows, splits, encoder.classes,
+                              model_identity_of(entry, model_identity), config)
     return found.best_agg, results, rows
 
 
