@@ -9,9 +9,14 @@ coordinates have ``g = lam = v0 = 0`` and come back with ``Δ = 0``.
 
 * :func:`coordinate_descent` (host): cyclic coordinate descent, compiled with numba and run in
   parallel threads over the problems, that never forms the Hessian: it keeps the margins' change
-  ``Z_wsᵀ Δ`` up to date, so a coordinate costs O(n) (skglm's and liblinear's design). It is
-  exact per coordinate and needs few sweeps (the solver allows 20): the fastest choice on the
-  CPU, where the tensors already live in host memory (no copies).
+  ``Z_wsᵀ Δ`` up to date, so a coordinate costs one O(n) pass (skglm's and liblinear's design;
+  the pass that computes a coordinate's curvature also applies the previous coordinate's update).
+  The sweeps run in the features' precision (float32 from the store: twice the SIMD width of
+  float64, measured 2.2x faster on the demo's FFN probes than float64 with two passes); the
+  direction's margin change ``dM`` is then recomputed exactly in float64, so the line search and
+  the margins never inherit the sweeps' rounding. It is exact per coordinate and needs few sweeps
+  (the solver allows 20): the fastest choice on the CPU, where the tensors already live in host
+  memory (no copies).
 * :func:`proximal_gradient` (any device): accelerated proximal gradient (FISTA with adaptive
   restart) on the quadratic model, with the step from a power iteration. Every iteration is a few
   batched tensor operations over all problems, so the number of operations does not depend on the
@@ -35,19 +40,41 @@ _POWER_ITERATIONS = 20
 _LIPSCHITZ_MARGIN = 1.05
 
 
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"}, inline="always")
+def _update_then_curvature(u, wz, previous, pending, row, scalar):  # pragma: no cover - compiled
+    """``u += pending * previous`` (the previous coordinate's step), then ``Σ_i row_i wz_i u_i``,
+    in one pass and in the precision of ``u``."""
+    scalar[0] = 0.0
+    curvature = scalar[0]
+    if pending != 0.0:
+        scalar[0] = pending
+        step = scalar[0]
+        for i in range(u.shape[0]):
+            ui = u[i] + step * previous[i]
+            u[i] = ui
+            curvature += row[i] * wz[i] * ui
+    else:
+        for i in range(u.shape[0]):
+            curvature += row[i] * wz[i] * u[i]
+    return curvature
+
+
 @numba.njit(nogil=True, cache=True, fastmath={"reassoc", "contract"})
-def _cd_kernel(blocks, Zt, layer, idx, sizes, live, w, g, v0, lam, max_sweeps, rel_tol,
-               delta, dM):  # pragma: no cover - compiled
+def _cd_kernel(blocks, Zt, layer, idx, sizes, live, w, w_work, g, v0, lam, max_sweeps, rel_tol,
+               delta, dM, u_work):  # pragma: no cover - compiled
     q = g.shape[1]
     m = q - 1  # the intercept is the last coordinate
     n = Zt.shape[2]
+    scalar = np.empty(1, u_work.dtype)  # casts a float64 scalar to the features' precision
+    ones = np.ones(n, u_work.dtype)  # the intercept's row
     for b in blocks:
         if not live[b]:
             continue
         p = layer[b]
         size = sizes[b]
         wb = w[b]
-        u = dM[b]  # the model's margin change  Z_wsᵀ Δ + Δ_intercept, kept up to date
+        wz = w_work[b]
+        u = u_work[b]  # the model's margin change  Z_wsᵀ Δ + Δ_intercept, kept up to date
         diag = np.empty(size)
         for c in range(size):
             row = Zt[p, idx[b, c]]
@@ -60,11 +87,13 @@ def _cd_kernel(blocks, Zt, layer, idx, sizes, live, w, g, v0, lam, max_sweeps, r
         first = -1.0
         for _ in range(max_sweeps):
             top = 0.0
+            # the previous coordinate's update of u is applied in the pass that computes the
+            # next coordinate's curvature: one pass over the rows per coordinate, not two
+            pending = 0.0
+            previous = Zt[p, idx[b, 0]]
             for c in range(size):
                 row = Zt[p, idx[b, c]]
-                curvature = 0.0
-                for i in range(n):
-                    curvature += row[i] * wb[i] * u[i]
+                curvature = _update_then_curvature(u, wz, previous, pending, row, scalar)
                 current = value[c]
                 z = current - (g[b, c] + curvature) / diag[c]
                 shrink = lam[b, c] / diag[c]
@@ -74,25 +103,35 @@ def _cd_kernel(blocks, Zt, layer, idx, sizes, live, w, g, v0, lam, max_sweeps, r
                     new = z + shrink
                 else:
                     new = 0.0
-                step = new - current
-                if step != 0.0:
+                pending = new - current
+                previous = row
+                if pending != 0.0:
                     value[c] = new
-                    for i in range(n):
-                        u[i] += step * row[i]
-                    top = max(top, abs(step) * np.sqrt(diag[c]))
-            curvature = 0.0
-            for i in range(n):
-                curvature += wb[i] * u[i]
+                    top = max(top, abs(pending) * np.sqrt(diag[c]))
+            curvature = _update_then_curvature(u, wz, previous, pending, ones, scalar)
             step = -(g[b, m] + curvature) / diag_intercept
             if step != 0.0:
                 value[m] += step
+                scalar[0] = step
+                step_w = scalar[0]
                 for i in range(n):
-                    u[i] += step
+                    u[i] += step_w
                 top = max(top, abs(step) * np.sqrt(diag_intercept))
             if first < 0:
                 first = top
             if top <= rel_tol * first or top <= 1e-14:
                 break
+        # the direction's margin change, exact in float64 (u drifted in the features' precision)
+        out = dM[b]
+        for c in range(size):
+            change = value[c] - v0[b, c]
+            if change != 0.0:
+                row = Zt[p, idx[b, c]]
+                for i in range(n):
+                    out[i] += change * row[i]
+        change = value[m] - v0[b, m]
+        for i in range(n):
+            out[i] += change
         for c in range(q):
             delta[b, c] = value[c] - v0[b, c]
 
@@ -120,20 +159,35 @@ def coordinate_descent(Zt: torch.Tensor, layer: torch.Tensor, idx: torch.Tensor,
     delta = np.zeros((B, q))
     dM = np.zeros((B, Zt.shape[2]))
     arrays = [t.detach().contiguous().numpy() for t in (Zt, layer, idx, sizes, live, w, g, v0, lam)]
-    # the kernel releases the GIL: blocks are dealt round-robin to torch's number of threads
+    w_work = arrays[5].astype(arrays[0].dtype)  # the sweeps run in the features' precision
+    u_work = np.zeros(dM.shape, dtype=arrays[0].dtype)
+    # the kernel releases the GIL: the live blocks are dealt to torch's number of threads
     # (plain threads that sleep while they wait; numba's parallel layers spin and were measured
     # to slow every torch operation between two kernels by 10-30x)
-    workers = max(1, min(torch.get_num_threads(), B))
-    parts = [np.arange(start, B, workers) for start in range(workers)]
+    parts = _balanced_parts(np.flatnonzero(arrays[4]), arrays[3], torch.get_num_threads())
     run = functools.partial(_cd_kernel, Zt=arrays[0], layer=arrays[1], idx=arrays[2],
-                            sizes=arrays[3], live=arrays[4], w=arrays[5], g=arrays[6],
-                            v0=arrays[7], lam=arrays[8], max_sweeps=int(max_sweeps),
-                            rel_tol=INNER_REL_TOL, delta=delta, dM=dM)
-    if workers == 1:
+                            sizes=arrays[3], live=arrays[4], w=arrays[5], w_work=w_work,
+                            g=arrays[6], v0=arrays[7], lam=arrays[8],
+                            max_sweeps=int(max_sweeps), rel_tol=INNER_REL_TOL, delta=delta,
+                            dM=dM, u_work=u_work)
+    if len(parts) == 1:
         run(parts[0])
-    else:
-        list(_pool(workers).map(run, parts))
+    elif parts:
+        list(_pool(len(parts)).map(run, parts))
     return torch.from_numpy(delta), torch.from_numpy(dM)
+
+
+def _balanced_parts(blocks: np.ndarray, sizes: np.ndarray, workers: int) -> list[np.ndarray]:
+    """``blocks`` split into at most ``workers`` parts of similar work (a block's work is its
+    working-set size): largest first, each to the least loaded part (LPT scheduling)."""
+    workers = max(1, min(workers, len(blocks)))
+    parts: list[list[int]] = [[] for _ in range(workers)]
+    loads = np.zeros(workers)
+    for b in blocks[np.argsort(-sizes[blocks], kind="stable")]:
+        k = int(np.argmin(loads))
+        parts[k].append(int(b))
+        loads[k] += sizes[b]
+    return [np.array(part, dtype=np.int64) for part in parts if part]
 
 
 @functools.lru_cache(maxsize=4)

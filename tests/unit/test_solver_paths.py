@@ -98,3 +98,44 @@ def test_device_path_reaches_the_host_path_objective(n_classes, multiclass):
                                rtol=2e-5 if slow else 2e-6)
     if not slow:
         assert runs[True].converged.all() and runs[False].converged.all()
+
+
+def test_host_coordinate_descent_solves_the_quadratic_model_and_its_margins_exactly(monkeypatch):
+    """The compiled sweeps run in the features' precision (float32); the direction still
+    minimises the L1 quadratic model (the explicit-Hessian reference, float64) and its margin
+    change dM is exact in float64. Padding and blocks that are not live come back zero."""
+    import stc_gpu.probe.inner as inner
+
+    rng = np.random.default_rng(3)
+    n, d, m = 500, 90, 40
+    X = rng.standard_normal((n, d)) @ rng.standard_normal((d, d)) / np.sqrt(d)
+    Zt = torch.from_numpy(np.ascontiguousarray(X.T[None], dtype=np.float32))  # (1, d, n)
+    B = 3
+    idx = torch.from_numpy(np.stack([rng.permutation(d)[:m] for _ in range(B)]))
+    sizes = torch.tensor([m, 25, m])
+    live = torch.tensor([True, True, False])
+    w = torch.from_numpy(rng.uniform(0.05, 0.25, (B, n)))
+    g = torch.from_numpy(rng.standard_normal((B, m + 1)) * 0.1)
+    v0 = torch.from_numpy(rng.standard_normal((B, m + 1)) * (rng.random((B, m + 1)) < 0.5))
+    lam = torch.full((B, m + 1), 0.02, dtype=torch.float64)
+    lam[:, m] = 0
+    for b, size in enumerate(sizes.tolist()):  # padding: g = lam = v0 = 0
+        for array in (g, v0, lam):
+            array[b, size:m] = 0
+    monkeypatch.setattr(inner, "INNER_REL_TOL", 0.0)  # run every sweep: converge fully
+    delta, dM = inner.coordinate_descent(Zt, torch.zeros(B, dtype=torch.long), idx, sizes,
+                                         live, w, g, v0, lam, max_sweeps=400)
+    Zf = Zt[0].double()
+    for b in range(B):
+        if not live[b]:
+            assert not delta[b].any() and not dM[b].any()
+            continue
+        size = int(sizes[b])
+        assert not delta[b, size:m].any()
+        rows = torch.cat([Zf[idx[b, :size]], torch.ones(1, n, dtype=torch.float64)])
+        keep = list(range(size)) + [m]
+        H = (rows * w[b]) @ rows.T
+        reference = proximal_gradient(H[None], g[b, keep][None], v0[b, keep][None],
+                                      lam[b, keep][None], max_iterations=20000, rel_tol=0.0)[0]
+        np.testing.assert_allclose(delta[b, keep], reference, atol=2e-5 * reference.abs().max())
+        np.testing.assert_allclose(dM[b], delta[b, keep] @ rows, rtol=0, atol=1e-12)
