@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from stc_gpu.vocabulary import (BACKENDS, DEFAULT_BLOCK_ROWS, DEFAULT_C_GRID, DEFAULT_ETA_GRID,
-                                DEFAULT_MAX_ITER, DEFAULT_MODEL, DEFAULT_MULTICLASS, DEFAULT_TOL, KINDS, METRICS, MULTICLASS_MODES,
-                                POOLS)
+                                DEFAULT_FIT_THREADS, DEFAULT_MAX_ITER, DEFAULT_MODEL,
+                                DEFAULT_MULTICLASS, DEFAULT_TOL, KINDS, METRICS,
+                                MULTICLASS_MODES, POOLS)
 
 
 
@@ -67,6 +68,8 @@ class STCConfig:
     token_budget: int | None = None
     workers: int | None = None
     scheduler: str | None = None
+    #: in-process tasks of the search at once (:class:`stc_gpu.executors.LocalExecutor`)
+    fit_threads: int = DEFAULT_FIT_THREADS
 
     def __post_init__(self) -> None:
         self.validate()
@@ -110,6 +113,8 @@ class STCConfig:
             bad("tol", f"must be positive, got {self.tol}")
         if self.workers is not None and self.workers < 1:
             bad("workers", f"must be at least 1, got {self.workers}")
+        if self.fit_threads < 1:
+            bad("fit_threads", f"must be at least 1, got {self.fit_threads}")
         if not isinstance(self.label_separator, str) or not self.label_separator:
             bad("label_separator", f"must be a non-empty string, got {self.label_separator!r}")
         if self.max_layer is not None and self.max_layer < 0:

@@ -49,6 +49,9 @@ DEMO_MAX_TEXTS = 3000
 @click.option("--workers", type=click.IntRange(min=1),
               help="Run the fits on a local Dask cluster of N worker processes.")
 @click.option("--scheduler", help="Run the fits on an existing Dask cluster (tcp://host:8786).")
+@click.option("--fit-threads", type=click.IntRange(min=1),
+              help=f"Fit tasks run at once in this process {default_help('fit_threads')}; "
+                   "each holds its own feature slabs.")
 @shared("quiet")
 def run(config_file, quiet, label_columns, C_grid, eta_grid, **options):
     """Extract (reused when stored) -> probe -> sparsify -> aggregate -> report.

@@ -15,12 +15,12 @@ __all__ = ["DaskExecutor", "Executor", "LocalExecutor", "executor_for"]
 
 
 @contextlib.contextmanager
-def executor_for(config: STCConfig, device: str) -> Iterator[Executor | None]:
-    """A Dask executor when ``config.workers`` or ``config.scheduler`` is set, else None
-    (in-process); its workers get GPUs when the fits run on CUDA (``device``, from
-    :func:`stc_gpu.stc.fit_options.fit_device`)."""
+def executor_for(config: STCConfig, device: str) -> Iterator[Executor]:
+    """A Dask executor when ``config.workers`` or ``config.scheduler`` is set, else the
+    in-process one with ``config.fit_threads`` tasks at once; Dask workers get GPUs when the
+    fits run on CUDA (``device``, from :func:`stc_gpu.stc.fit_options.fit_device`)."""
     if not (config.workers or config.scheduler):
-        yield None
+        yield LocalExecutor(config.fit_threads)
         return
     gpu = device.startswith("cuda")
     with DaskExecutor(config.workers, scheduler=config.scheduler, gpu=gpu) as executor:

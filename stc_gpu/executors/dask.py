@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 from tqdm.auto import tqdm
 
-from stc_gpu.executors.protocol import fit_counts
+from stc_gpu.executors.protocol import costliest_first, fit_counts
 
 
 class DaskExecutor:
@@ -55,16 +55,21 @@ class DaskExecutor:
         self.retries = retries
 
     def map(self, fn: Callable, jobs: Sequence[dict], *, desc: str = "",
-            show_progress: bool = True, fits: Sequence[int] | None = None) -> list:
+            show_progress: bool = True, fits: Sequence[int] | None = None,
+            work: Sequence[float] | None = None) -> list:
         """``[fn(**job) for job in jobs]`` computed on the cluster, in the order of ``jobs``.
 
-        The progress bar counts fits (``fits[i]`` for job i), advanced as each task completes.
+        The progress bar counts fits (``fits[i]`` for job i), advanced as each task completes;
+        the costliest jobs (``work``) get the highest scheduler priority.
         """
         from distributed import as_completed
 
         fits = fit_counts(jobs, fits)
+        priority = {i: len(jobs) - rank
+                    for rank, i in enumerate(costliest_first(len(jobs), work))}
         futures = [self.client.submit(fn, **job, threads=self.threads_per_task,
-                                      retries=self.retries, pure=False) for job in jobs]
+                                      retries=self.retries, pure=False, priority=priority[i])
+                   for i, job in enumerate(jobs)]
         weight = {future.key: n for future, n in zip(futures, fits)}
         with tqdm(total=sum(fits), desc=f"{desc} (dask)", unit="fit",
                   disable=not show_progress) as bar:

@@ -75,8 +75,8 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
     ``multiclass``, ``backend``, ``max_iter``, ``tol``, ``patience`` (the search);
     ``val_fraction``, ``test_fraction``, ``seed`` (the splits ``fit`` carves from its texts: the
     test split is scored once, into ``results_``, and never trains); ``workers``, ``scheduler``
-    (Dask). They are checked when ``fit`` runs. ``device`` is also where a fitted classifier
-    predicts.
+    (Dask), ``fit_threads`` (fit tasks at once in this process). They are checked when ``fit``
+    runs. ``device`` is also where a fitted classifier predicts.
 
     Attributes
     ----------
@@ -109,7 +109,8 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
                  multiclass=_DEFAULT.multiclass, backend=_DEFAULT.backend,
                  max_iter=_DEFAULT.max_iter, tol=_DEFAULT.tol, patience=_DEFAULT.patience,
                  val_fraction=_DEFAULT.val_fraction, test_fraction=_DEFAULT.test_fraction,
-                 seed=_DEFAULT.seed, workers=_DEFAULT.workers, scheduler=_DEFAULT.scheduler):
+                 seed=_DEFAULT.seed, workers=_DEFAULT.workers, scheduler=_DEFAULT.scheduler,
+                 fit_threads=_DEFAULT.fit_threads):
         self.model = model
         self.revision = revision
         self.store = store
@@ -135,6 +136,7 @@ class STCClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.workers = workers
         self.scheduler = scheduler
+        self.fit_threads = fit_threads
 
     @classmethod
     def from_config(cls, config: STCConfig) -> "STCClassifier":

@@ -63,9 +63,11 @@ def search_labels(entry, label_rows: list[SplitRows], config: STCConfig, *, exec
                        label_rows=label_rows, Cs=config.C_grid, options=options)
                   for kind in kinds for pool in pools]
     probe_fits = [n_tasks * len(job["layers"]) * len(config.C_grid) for job in probe_jobs]
+    # a job's cost grows with its fits and the width of its sites: the widest start first
+    probe_work = [n * entry.units(job["kind"]) for n, job in zip(probe_fits, probe_jobs)]
     for job, sweeps in zip(probe_jobs, executor.map(probe_task, probe_jobs, desc="probes",
                                                     show_progress=show_progress,
-                                                    fits=probe_fits)):
+                                                    fits=probe_fits, work=probe_work)):
         for res, sweep in zip(found, sweeps):
             res.probe_rows += sweep.rows
             res.no_signal += [f"{job['kind']}.{layer} ({job['pool']})"
@@ -87,8 +89,10 @@ def search_labels(entry, label_rows: list[SplitRows], config: STCConfig, *, exec
                 for name in names for pool in pools for etas in eta_groups]
     agg_fits = [n_tasks * len(steps_for(job["name"], layers)) * len(config.C_grid)
                 * len(job["etas"]) for job in agg_jobs]
+    agg_work = [n * sum(entry.units(kind) for kind in job["name"].split("+"))
+                for n, job in zip(agg_fits, agg_jobs)]
     for sweeps in executor.map(aggregate_task, agg_jobs, desc="aggregation",
-                               show_progress=show_progress, fits=agg_fits):
+                               show_progress=show_progress, fits=agg_fits, work=agg_work):
         for res, sweep in zip(found, sweeps):
             res.agg_rows += sweep.rows
             merge_best_by_depth(res.agg_by_depth, sweep.best_by_depth, config.metric)
