@@ -172,8 +172,11 @@ class _Sweep:
 
 def _sweep_etas(spec: _Sweep, steps, eta_ids, union, cols, rows: SplitRows, etas) -> AggSweep:
     """One task's sweep over η: for each, its salient columns of layers 0..L_temp, fitted per
-    L_temp prefix. ``cols[site]`` holds (train, val) columns ``union[site]`` of each site."""
+    L_temp prefix. ``cols[site]`` holds (train, val) columns ``union[site]`` of each site. An η
+    whose salient sets equal the previous η's (small η often keep one neuron per layer) reuses
+    its fits: the problems are the same."""
     sweep = AggSweep()
+    previous_blocks, fits = None, None
     for e, eta in enumerate(etas):
         blocks, train_parts, val_parts, widths = [], [], [], []
         for L_temp, group in steps:
@@ -190,22 +193,38 @@ def _sweep_etas(spec: _Sweep, steps, eta_ids, union, cols, rows: SplitRows, etas
                 widths.append((L_temp, len(blocks), width))
         if not widths:
             continue
-        X_train = np.concatenate(train_parts, axis=1)
-        X_val = np.concatenate(val_parts, axis=1)
-        _fit_prefixes(spec, sweep, eta, X_train, X_val, rows, widths, blocks)
+        if blocks != previous_blocks:
+            fits = _fit_prefixes(spec, np.concatenate(train_parts, axis=1),
+                                 np.concatenate(val_parts, axis=1), rows, widths)
+        elif spec.on_fits is not None:  # reused fits still count as done
+            spec.on_fits(len(widths) * len(spec.Cs))
+        previous_blocks = blocks
+        _offer(spec, sweep, eta, fits, blocks)
     return sweep
 
 
-def _fit_prefixes(spec: _Sweep, sweep: AggSweep, eta: float, X_train, X_val, rows: SplitRows,
-                  widths, blocks) -> None:
+@dataclass(frozen=True)
+class _PrefixFit:
+    """The validation-chosen fit of one (L_temp prefix, C) of an η."""
+
+    L_temp: int
+    n_blocks: int
+    width: int
+    C: float
+    estimator: L1LogisticRegression
+    val_acc: float
+    val_f1: float
+
+
+def _fit_prefixes(spec: _Sweep, X_train, X_val, rows: SplitRows, widths) -> list[_PrefixFit]:
     """Fit one classifier per L_temp prefix of the aggregated columns, batched in groups.
 
     The prefixes share one copy of the columns (``fit_path(prefixes=...)``); ``widths`` holds
     ``(L_temp, n_blocks, width)`` per prefix.
     """
-    name, pool, Cs, metric = spec.name, spec.pool, spec.Cs, spec.options.metric
     per_problem = 4 * X_train.shape[1] * (X_train.shape[0] + X_val.shape[0])
     group = max(1, int(spec.options.max_batch_bytes // max(per_problem, 1)))
+    fits = []
     for start in range(0, len(widths), group):
         chunk = widths[start:start + group]
         top = chunk[-1][2]  # the widest prefix of the chunk
@@ -214,17 +233,24 @@ def _fit_prefixes(spec: _Sweep, sweep: AggSweep, eta: float, X_train, X_val, row
                           prefixes=[w for _, _, w in chunk], on_fits=spec.on_fits,
                           **spec.options.path_keywords())
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
-            for a, C in enumerate(Cs):
-                est = L1LogisticRegression.from_path(result, p, a, best=True)
+            for a, C in enumerate(spec.Cs):
                 pred = result.classes[result.best_val_pred[p, a]]
-                cand = AggCandidate(name, pool, float(eta), int(L_temp), float(C),
-                                    blocks[:n_blocks], est,
-                                    score(rows.y_val, pred, "accuracy"),
-                                    score(rows.y_val, pred, "macro_f1"))
-                sweep.rows.append({
-                    "kind": name, "pool": pool, "eta": float(eta), "L_temp": int(L_temp),
-                    "C": float(C), "n_features": int(width),
-                    "n_layers": len({b.layer for b in blocks[:n_blocks]}),
-                    "val_acc": cand.val_acc, "val_f1": cand.val_f1,
-                    "n_iter": int(est.n_iter_[0])})
-                sweep.offer(cand, metric=metric)
+                fits.append(_PrefixFit(int(L_temp), n_blocks, int(width), float(C),
+                                       L1LogisticRegression.from_path(result, p, a, best=True),
+                                       score(rows.y_val, pred, "accuracy"),
+                                       score(rows.y_val, pred, "macro_f1")))
+    return fits
+
+
+def _offer(spec: _Sweep, sweep: AggSweep, eta: float, fits: list[_PrefixFit], blocks) -> None:
+    """The fits of one η as candidates of ``sweep``, and as its validation rows."""
+    for fit in fits:
+        chosen = blocks[:fit.n_blocks]
+        cand = AggCandidate(spec.name, spec.pool, float(eta), fit.L_temp, fit.C, chosen,
+                            fit.estimator, fit.val_acc, fit.val_f1)
+        sweep.rows.append({
+            "kind": spec.name, "pool": spec.pool, "eta": float(eta), "L_temp": fit.L_temp,
+            "C": fit.C, "n_features": fit.width, "n_layers": len({b.layer for b in chosen}),
+            "val_acc": fit.val_acc, "val_f1": fit.val_f1,
+            "n_iter": int(fit.estimator.n_iter_[0])})
+        sweep.offer(cand, metric=spec.options.metric)

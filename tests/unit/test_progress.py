@@ -89,3 +89,25 @@ def test_search_bars_total_the_grid(monkeypatch):
     probes, aggregation = _Bar.instances
     assert probes.total == 3 * 2 and probes.n == probes.total
     assert aggregation.total == 3 * 2 * 2 and aggregation.n == aggregation.total
+
+
+def test_an_eta_with_the_salient_sets_of_the_previous_one_reuses_its_fits(monkeypatch):
+    import stc_gpu.stc.aggregate as aggregation
+
+    entry, split = _entry()
+    # one dominant neuron per layer: η 0.01 and 0.1 keep it alone, η 0.9 keeps more
+    coefs = {("hidden", layer): np.array([[3.0, 1.0, 0.8, 0.5, 0.0, 0.0]]) for layer in range(3)}
+    calls = []
+    fit_path = aggregation.fit_path
+    monkeypatch.setattr(aggregation, "fit_path",
+                        lambda X, *args, **kwargs: calls.append(X.shape[1])
+                        or fit_path(X, *args, **kwargs))
+    done = []
+    Cs = [0.1, 1.0]
+    sweep = aggregate(entry, "hidden", "mean", {"hidden": [0, 1, 2]}, coefs, split,
+                      [0.01, 0.1, 0.9], Cs, on_fits=done.append)
+    assert calls == [3, 6]  # η 0.01 and 0.1: one neuron per layer, fitted once; 0.9: two
+    assert sum(done) == len(sweep.rows) == 3 * 3 * len(Cs)
+    by_eta = {eta: [(r["L_temp"], r["C"], r["n_features"], r["val_acc"], r["val_f1"])
+                    for r in sweep.rows if r["eta"] == eta] for eta in (0.01, 0.1)}
+    assert by_eta[0.01] == by_eta[0.1]
