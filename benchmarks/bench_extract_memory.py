@@ -2,7 +2,7 @@
 
 A tiny random BERT saved to a folder, over short synthetic texts (Parquet); each (size,
 variant) runs the CLI in a fresh process that reports its own peak RSS (``ru_maxrss``). Variants,
-side by side: as shipped (``bounded``: :func:`stc_gpu.extract.memory.bound_heap_growth`) and with
+side by side: as shipped (``bounded``: :func:`stc_gpu.extract.memory.bounded_heap`) and with
 glibc's dynamic mmap threshold left alone (``glibc default``). The store holds 32 bytes of digest
 per row in memory, so the growth should be near zero.
 
@@ -63,9 +63,9 @@ def _worker(argv: list[str]) -> None:
     parser.add_argument("--worker", action="store_true")
     args = parser.parse_args(argv)
     if args.variant == "glibc default":
-        import stc_gpu.extract.extractor as extractor_module
+        import stc_gpu.extract.memory as memory
 
-        extractor_module.bound_heap_growth = lambda: False
+        memory._set_thresholds = lambda mmap, trim: False
     from stc_gpu.cli import cli
 
     cli.main(["extract", args.data, "--model", args.model, "--store", args.store, "--device",

@@ -26,7 +26,7 @@ from stc_gpu.extract.host import HostCopier, PoolingSink
 from stc_gpu.extract.identity import FEATURE_FORMAT, tokenizer_sha256
 from stc_gpu.extract.identity import weights_sha256 as _weights_sha256
 from stc_gpu.extract.kernels import fused_masked_pool, fused_pool_available
-from stc_gpu.extract.memory import bound_heap_growth
+from stc_gpu.extract.memory import bounded_heap
 from stc_gpu.extract.pooling import length_spans, single_token_index, span_pool
 from stc_gpu.extract.sites import resolve_layers
 from stc_gpu.models.adapters import adapter_for, unchunk_feed_forward
@@ -152,7 +152,6 @@ class Extractor:
 
         self.adapter = adapter_for(model)
         unchunk_feed_forward(model)  # the FFN hooks must see whole sequences
-        bound_heap_growth()  # host memory of a long extraction: bounded by the block
         self._weights_digest = _weights_sha256(self.adapter.base)  # as given, before any cast
         self.n_layers = self.adapter.n_layers
         self.layers = resolve_layers(layers, max_layer, self.kinds, self.n_layers)
@@ -276,7 +275,13 @@ class Extractor:
         Returns
         -------
         BlockFeatures, rows in input order
+
+        Host memory stays bounded by the block while it runs (:func:`bounded_heap`).
         """
+        with bounded_heap():
+            return self._extract(texts, progress)
+
+    def _extract(self, texts: Sequence[str], progress) -> BlockFeatures:
         tokenized = tokenize(self.tokenizer, texts, self.max_length)
         n_texts = len(tokenized.ids)
         out = {(k, p): np.empty((len(self.layers[k]), n_texts, self.units[k]), self.out_dtype)

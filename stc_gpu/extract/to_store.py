@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from stc_gpu.data.readers import TextScan, TextSource, iter_text_blocks, scan_texts
+from stc_gpu.extract.memory import bounded_heap
 from stc_gpu.extract.reuse import extract_reusing
 from stc_gpu.store import layout
 from stc_gpu.store.feature_store import FeatureStore, StoreEntry
@@ -105,6 +106,7 @@ def complete_entry(scan: TextScan, extractor, store_path: str | Path) -> StoreEn
     return entry if entry.is_complete else None
 
 
+@bounded_heap()  # host memory bounded by the block, from the first pass on
 def extract_to_store(source: TextSource, extractor, store_path: str | Path, *,
                      text_column: str = "text", block_rows: int = DEFAULT_BLOCK_ROWS,
                      max_texts: int | None = None, progress: bool = True, rank: int = 0,
