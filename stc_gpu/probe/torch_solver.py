@@ -375,6 +375,9 @@ def _armijo(M, dM, losses: LogisticLoss, outside_l1, v0, delta, lam, f_now, decr
     Bn = P * K
     t = torch.ones_like(f_now)
     accepted = torch.zeros_like(f_now, dtype=torch.bool)
+    # no descent direction (a finished unit, or rounding): no step, whatever a trial gives, so
+    # such units never keep the search halving (they made it run all its halvings)
+    no_descent = decrement >= 0
     f_best = f_now.clone()
     for _ in range(_MAX_HALVINGS):
         t_block = losses.from_units(t).reshape(Bn, 1)
@@ -383,8 +386,8 @@ def _armijo(M, dM, losses: LogisticLoss, outside_l1, v0, delta, lam, f_now, decr
         good = trial <= f_now + _ARMIJO * t * decrement
         f_best = torch.where(good & ~accepted, trial, f_best)
         accepted = accepted | good
-        if bool(accepted.all()):
+        if bool((accepted | no_descent).all()):
             break
         t = torch.where(accepted, t, t / 2)
-    ok = accepted & (decrement < 0)
+    ok = accepted & ~no_descent
     return torch.where(ok, t, torch.zeros_like(t)), f_best, ok

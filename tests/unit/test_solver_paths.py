@@ -139,3 +139,28 @@ def test_host_coordinate_descent_solves_the_quadratic_model_and_its_margins_exac
                                       lam[b, keep][None], max_iterations=20000, rel_tol=0.0)[0]
         np.testing.assert_allclose(delta[b, keep], reference, atol=2e-5 * reference.abs().max())
         np.testing.assert_allclose(dM[b], delta[b, keep] @ rows, rtol=0, atol=1e-12)
+
+
+def test_the_line_search_stops_once_every_unit_with_a_descent_direction_is_settled():
+    """A unit without a descent direction (decrement >= 0, e.g. finished, its trial a rounding
+    above its objective) takes no step and no longer keeps the search halving 30 times."""
+    from stc_gpu.probe.objective import LogisticLoss
+
+    n = 50
+    y = torch.from_numpy((np.arange(n) % 2).astype(np.int64))
+    losses = LogisticLoss(y, 2, "ovr")
+    M = torch.zeros((2, 1, n), dtype=torch.float64)
+    dM = torch.zeros_like(M)
+    dM[0, 0] = torch.where(y == 1, 1.0, -1.0).double()  # unit 0: a descent direction
+    f_now = losses.loss(M)
+    f_now[1] -= 1e-12  # unit 1: its unchanged margins read as a rounding above f
+    decrement = torch.tensor([[-0.5], [0.0]], dtype=torch.float64)
+    zeros = torch.zeros((2, 2), dtype=torch.float64)
+    evaluations = []
+    loss = losses.loss
+    losses.loss = lambda margins: evaluations.append(1) or loss(margins)
+    t, f_new, ok = solver._armijo(M, dM, losses, torch.zeros((2, 1), dtype=torch.float64),
+                                  zeros, zeros, zeros, f_now, decrement)
+    assert ok.tolist() == [[True], [False]] and t[1, 0] == 0 and t[0, 0] > 0
+    assert f_new[0, 0] < f_now[0, 0]
+    assert len(evaluations) <= 3
