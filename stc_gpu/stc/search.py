@@ -49,7 +49,7 @@ def search_labels(entry, label_rows: list[SplitRows], config: STCConfig, *, exec
                   show_progress: bool = True, device: str | None = None) -> list[SearchResult]:
     """:func:`search` for several tasks on the same rows (the labels of a multi-label task),
     one :class:`SearchResult` each: every slab is read once for all of them."""
-    executor = executor or LocalExecutor()
+    executor = executor or LocalExecutor(config.fit_threads)
     options = FitOptions.from_config(config, device)
     path = entry_path_of(entry)
     kinds = [k for k in config.kinds if k in entry.kinds]

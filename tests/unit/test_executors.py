@@ -124,3 +124,35 @@ def test_the_costliest_jobs_start_first_and_results_keep_the_jobs_order():
                                work=[1, 2, 9, 3, 8])
     assert out == [0, 1, 2, 3, 4]
     assert set(started[:2]) == {2, 4} and started[2:] == [3, 1, 0]
+
+
+def test_a_search_without_an_executor_runs_the_configs_fit_threads(monkeypatch):
+    import types
+
+    import numpy as np
+
+    from stc_gpu.stc import search as search_module
+    from stc_gpu.stc import tasks
+    from stc_gpu.stc.slabs import SplitRows
+
+    threads = []
+
+    class Recording(LocalExecutor):
+        def __init__(self, n):
+            threads.append(n)
+            super().__init__(n)
+
+    monkeypatch.setattr(search_module, "LocalExecutor", Recording)
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2
+    feats = rng.standard_normal((40, 4)).astype(np.float32) + y[:, None]
+    entry = types.SimpleNamespace(
+        kinds=("hidden",), pools=("mean",), path="unused", n_rows=40, metadata={},
+        layers=lambda kind: [0], units=lambda kind: 4,
+        features=lambda kind, pool, layer: feats)
+    monkeypatch.setattr(tasks, "_open", lambda path: entry)
+    split = SplitRows.from_labels(y, np.arange(0, 24), np.arange(24, 32), np.arange(32, 40))
+    config = STCConfig(kinds=["hidden"], pools=["mean"], C_grid=[1.0], eta_grid=[0.9],
+                       device="cpu", fit_threads=1)
+    search_module.search(entry, split, config, show_progress=False)
+    assert threads == [1]
