@@ -54,18 +54,17 @@ def _set_thresholds(mmap: int, trim: int) -> bool:
 
 
 @contextlib.contextmanager
-def bounded_heap() -> Iterator[bool]:
+def bounded_heap() -> Iterator[None]:
     """Within the scope (nested or concurrent scopes count as one), glibc's mmap threshold is
     fixed at :data:`MMAP_THRESHOLD`; on leaving the last one it is set to
-    :data:`UNBOUNDED_MMAP_THRESHOLD`. Yields whether the threshold is fixed (False where the C
-    library is not glibc)."""
+    :data:`UNBOUNDED_MMAP_THRESHOLD` (nothing happens where the C library is not glibc)."""
     global _depth
     with _lock:
         _depth += 1
-        fixed = (_set_thresholds(MMAP_THRESHOLD, MMAP_THRESHOLD) if _depth == 1
-                 else _mallopt() is not None)
+        if _depth == 1:
+            _set_thresholds(MMAP_THRESHOLD, MMAP_THRESHOLD)
     try:
-        yield fixed
+        yield
     finally:
         with _lock:
             _depth -= 1

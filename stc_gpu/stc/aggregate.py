@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from stc_gpu.metrics import metric_key, score
+from stc_gpu.metrics import classification_scores, metric_key
 from stc_gpu.probe import L1LogisticRegression, alpha_from_sklearn_C, fit_path
 from stc_gpu.stc.fit_options import FitOptions
 from stc_gpu.stc.slabs import SplitRows, read_layer
@@ -234,11 +234,10 @@ def _fit_prefixes(spec: _Sweep, X_train, X_val, rows: SplitRows, widths) -> list
                           **spec.options.path_keywords())
         for p, (L_temp, n_blocks, width) in enumerate(chunk):
             for a, C in enumerate(spec.Cs):
-                pred = result.classes[result.best_val_pred[p, a]]
+                val = classification_scores(rows.y_val, result.classes[result.best_val_pred[p, a]])
                 fits.append(_PrefixFit(int(L_temp), n_blocks, int(width), float(C),
                                        L1LogisticRegression.from_path(result, p, a, best=True),
-                                       score(rows.y_val, pred, "accuracy"),
-                                       score(rows.y_val, pred, "macro_f1")))
+                                       val["acc"], val["f1"]))
     return fits
 
 
